@@ -1,0 +1,107 @@
+"""Terminal output: the results table, the summary line and the progress bar.
+
+Everything shown here may come from a hostile network (page titles, certificate
+issuers, redirect targets inside evidence sentences), so every string passes
+through :func:`sanitize` and reaches rich as :class:`rich.text.Text`, never as
+markup.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from netprobe.analysis import VERDICTS
+
+if TYPE_CHECKING:
+    from netprobe.runner import RunResult, TargetResult
+
+__all__ = ["VERDICT_STYLES", "progress_bar", "results_table", "sanitize", "summary_line"]
+
+VERDICT_STYLES = {
+    "accessible": "green",
+    "blocked": "bold red",
+    "anomaly": "yellow",
+    "site_down": "dim",
+    "network_down": "magenta",
+    "error": "bold magenta",
+}
+
+
+def sanitize(text: str | None, limit: int = 200) -> str:
+    """Make remote text safe to print: no control, format or bidi characters, bounded length."""
+    if not text:
+        return ""
+    shown = "".join(
+        ch
+        if unicodedata.category(ch)[0] != "C"
+        else f"\\x{ord(ch):02x}"
+        if ord(ch) < 0x100
+        else f"\\u{ord(ch):04x}"
+        for ch in text
+    )
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def results_table(results: Iterable[TargetResult]) -> Table:
+    table = Table(show_lines=False, expand=False, header_style="bold")
+    table.add_column("target", overflow="fold")
+    table.add_column("category")
+    table.add_column("verdict")
+    table.add_column("blocking")
+    table.add_column("evidence", overflow="fold", ratio=1)
+    table.add_column("ms", justify="right")
+    for result in results:
+        analysis, latency = result.analysis, result.latency
+        total = latency.ttfb or latency.tls or latency.connect or latency.dns
+        table.add_row(
+            Text(sanitize(result.target.url, 80)),
+            Text(sanitize(result.target.category or result.target.list_name or "")),
+            Text(analysis.verdict, style=VERDICT_STYLES[analysis.verdict]),
+            Text(analysis.blocking or ""),
+            Text(sanitize(analysis.evidence if analysis.verdict != "accessible" else "", 300)),
+            Text(_ms(total)),
+        )
+    return table
+
+
+def summary_line(run: RunResult) -> Text:
+    counts = Counter(r.analysis.verdict for r in run.results)
+    line = Text(f"{len(run.results)} targets")
+    for verdict in VERDICTS:
+        if counts.get(verdict):
+            line.append(", ")
+            line.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLES[verdict])
+    if run.finished_at is not None:
+        line.append(f" in {(run.finished_at - run.started_at).total_seconds():.1f} s")
+    if run.network_down:
+        line.append(" — this network has no connectivity", style="magenta")
+    if run.interrupted:
+        line.append(" — interrupted: partial results", style="bold")
+    return line
+
+
+def progress_bar(console: Console) -> Progress:
+    """A progress bar on ``console`` (stderr) that leaves stdout alone."""
+    return Progress(
+        TextColumn("probing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )

@@ -1,0 +1,121 @@
+"""The JSON report: building it, its schema, writing it safely.
+
+The document is versioned (``schema: "netprobe.report/1"``); its JSON Schema ships
+in the package (``netprobe/schema/report-1.json``) and every change to the shape
+must bump the version. A JSON-lines stream carries the same result objects, one
+per line, as each target finishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from netprobe import __version__
+from netprobe.analysis import VERDICTS
+from netprobe.runner import RunResult, TargetResult
+
+__all__ = ["SCHEMA_ID", "ProbeInfo", "build_report", "load_schema", "result_to_dict", "write_json"]
+
+SCHEMA_ID = "netprobe.report/1"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeInfo:
+    """Where the measurement was made from. ``ip`` stays None unless asked for."""
+
+    resolver: str
+    control_resolvers: tuple[str, ...]
+    asn: int | None = None
+    as_name: str | None = None
+    cc: str | None = None
+    ip_method: str | None = None
+    ip: str | None = None
+    asn_note: str | None = None
+    """Why the ASN is unknown, when it is."""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def result_to_dict(result: TargetResult, probe: ProbeInfo) -> dict[str, Any]:
+    """One result as it appears in ``results`` (and as one line of JSON-lines output)."""
+    target, obs, analysis = result.target, result.observations, result.analysis
+    return {
+        "url": target.url,
+        "domain": target.domain,
+        "list": target.list_name,
+        "category": target.category,
+        "verdict": analysis.verdict,
+        "blocking": analysis.blocking,
+        "evidence": analysis.evidence,
+        "latency_ms": asdict(result.latency),
+        "probe_asn": probe.asn,
+        "dns": [asdict(d) for d in obs.dns],
+        "tcp": [asdict(t) for t in obs.tcp],
+        "tls": [asdict(t) for t in obs.tls],
+        "http": [asdict(h) for h in obs.http],
+    }
+
+
+def build_report(run: RunResult, probe: ProbeInfo, options: dict[str, Any]) -> dict[str, Any]:
+    counts = Counter(r.analysis.verdict for r in run.results)
+    finished = run.finished_at or datetime.now(run.started_at.tzinfo)
+    probe_fields: dict[str, Any] = {
+        "asn": probe.asn,
+        "as_name": probe.as_name,
+        "cc": probe.cc,
+        "ip_method": probe.ip_method,
+        "asn_note": probe.asn_note,
+        "network": "down" if run.network_down else "up",
+        "resolver": probe.resolver,
+        "control_resolvers": list(probe.control_resolvers),
+    }
+    if probe.ip is not None:
+        probe_fields["ip"] = probe.ip
+    return {
+        "schema": SCHEMA_ID,
+        "tool": {"name": "netprobe", "version": __version__},
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(finished),
+        "complete": not run.interrupted,
+        "probe": probe_fields,
+        "options": options,
+        "summary": {
+            "total": len(run.results),
+            "duration_s": round((finished - run.started_at).total_seconds(), 3),
+            "verdicts": {v: counts.get(v, 0) for v in VERDICTS},
+        },
+        "results": [result_to_dict(r, probe) for r in run.results],
+    }
+
+
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of the report, as shipped in the package."""
+    text = resources.files("netprobe").joinpath("schema/report-1.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def write_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
+    """Write atomically: readers see the old file or the whole new one, never half."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out, ensure_ascii=False, indent=2)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

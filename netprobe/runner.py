@@ -1,0 +1,435 @@
+"""Orchestration: measure each target step by step, many targets at once.
+
+For one target, :class:`_Measurement` runs the steps in dependency order and
+collects their observations; independent steps run in parallel (the local and
+control DNS queries; TCP connects to every address; the TLS consistency check
+and the blockpage check of a suspect DNS answer). A redirect to another host
+runs the same steps for that host, as a new hop.
+
+:func:`probe` runs targets concurrently under a semaphore, analyses each one as
+it finishes, and hands results to a callback at once, except those whose
+verdict may still change with run-wide evidence (a possible network outage, an
+untrusted certificate issuer that may turn up elsewhere): those are handed over
+when the run ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from netprobe.analysis import (
+    Analysis,
+    RunContext,
+    analyse,
+    is_bogon,
+    network_is_down,
+    shared_untrusted_issuers,
+)
+from netprobe.observations import (
+    CONNECTION_RESET,
+    EOF_ERROR,
+    GENERIC_TIMEOUT,
+    DNSObservation,
+    HTTPObservation,
+    Observations,
+    TCPObservation,
+    TLSObservation,
+)
+from netprobe.probe import dns, http, tcp, tls
+from netprobe.targets import Target
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["INNOCUOUS_NAME", "Latency", "ProbeOptions", "RunResult", "TargetResult", "probe"]
+
+log = logging.getLogger(__name__)
+
+INNOCUOUS_NAME = "example.org"
+"""SNI and Host used to tell filtering by name apart from filtering by address."""
+
+_RETRIED_HTTP_FAILURES = frozenset({CONNECTION_RESET, GENERIC_TIMEOUT, EOF_ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    resolver: dns.ResolverSpec
+    control_resolvers: tuple[dns.ResolverSpec, ...]
+    verify: ssl.SSLContext
+    timeout: float = 10.0
+    """Budget of each network step, in seconds."""
+    concurrency: int = 64
+    body_cap: int = 1 << 20
+    max_redirects: int = 10
+    addresses_per_family: int = 2
+    asn_of: Callable[[str], int | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """Round-trip times (ms) of the first successful step of each kind."""
+
+    dns: float | None
+    connect: float | None
+    tls: float | None
+    ttfb: float | None
+
+    @classmethod
+    def of(cls, obs: Observations) -> Latency:
+        return cls(
+            dns=next((d.duration_ms for d in obs.dns if d.role == "local" and d.rcode), None),
+            connect=next((t.duration_ms for t in obs.tcp if t.failure is None), None),
+            tls=next(
+                (t.duration_ms for t in obs.tls if t.purpose == "target" and t.failure is None),
+                None,
+            ),
+            ttfb=next((h.ttfb_ms for h in obs.http if h.purpose == "target" and h.ttfb_ms), None),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetResult:
+    target: Target
+    observations: Observations
+    analysis: Analysis
+    latency: Latency
+
+
+@dataclass(slots=True)
+class RunResult:
+    started_at: datetime
+    finished_at: datetime | None = None
+    results: list[TargetResult] = field(default_factory=list)
+    network_down: bool = False
+    interrupted: bool = False
+
+
+def _split(url: str) -> tuple[Literal["http", "https"], str, int]:
+    parts = urlsplit(url)
+    scheme: Literal["http", "https"] = "https" if parts.scheme == "https" else "http"
+    host = (parts.hostname or "").rstrip(".")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    return scheme, host, parts.port or (443 if scheme == "https" else 80)
+
+
+@dataclass(slots=True)
+class _Resolution:
+    local: list[str]
+    control: list[str]
+
+    @property
+    def suspect(self) -> bool:
+        """The local answer may be a lie: missing, a bogon, or sharing nothing with control."""
+        if not self.local or any(is_bogon(a) for a in self.local):
+            return True
+        return bool(self.control) and not set(self.local) & set(self.control)
+
+
+class _Measurement:
+    """The observations of one target, collected step by step."""
+
+    def __init__(
+        self, target: Target, options: ProbeOptions, doh_client: httpx.AsyncClient | None
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.doh_client = doh_client
+        self.t_origin = time.monotonic()
+        self.dns: list[DNSObservation] = []
+        self.tcp: list[TCPObservation] = []
+        self.tls: list[TLSObservation] = []
+        self.http: list[HTTPObservation] = []
+        self._resolutions: dict[str, _Resolution] = {}
+        self._connected: dict[tuple[str, int], list[str]] = {}
+
+    def observations(self) -> Observations:
+        return Observations(
+            url=self.target.url,
+            domain=self.target.domain,
+            scheme=self.target.scheme,
+            port=self.target.port,
+            dns=tuple(self.dns),
+            tcp=tuple(self.tcp),
+            tls=tuple(self.tls),
+            http=tuple(self.http),
+            local_resolver=str(self.options.resolver),
+            control_resolvers=tuple(str(r) for r in self.options.control_resolvers),
+        )
+
+    async def run(self) -> Observations:
+        url, twin = self.target.url, None
+        for hop in range(self.options.max_redirects + 1):
+            scheme, host, port = _split(url)
+            address = await self._prepare(scheme, host, port)
+            if address is None:
+                break
+            if hop == 0 and scheme == "http":
+                twin = asyncio.create_task(self._fetch_https_twin(url, address, host))
+            exchange = await self._fetch(url, address, host, hop)
+            if exchange.location is None or exchange.status is None:
+                break
+            if not 300 <= exchange.status < 400 or not exchange.location.startswith("http"):
+                break
+            url = exchange.location
+        if twin is not None:
+            await twin
+        return self.observations()
+
+    # -- DNS, TCP and TLS for one host ------------------------------------------------------
+
+    async def _prepare(self, scheme: str, host: str, port: int) -> str | None:
+        """Run the steps before HTTP; return the address to fetch from, or None to stop."""
+        resolution = await self._resolve(host)
+        connected = await self._connect(host, port, resolution)
+        if not connected:
+            return None
+        checks: list[Awaitable[object]] = []
+        if resolution.suspect and scheme == "https":
+            checks.append(self._check_dns_blockpage(host, connected[0]))
+        if resolution.suspect and scheme == "http":
+            checks.append(self._tls_pair(connected[0], 443, host))
+        if scheme != "https":
+            await asyncio.gather(*checks)
+            return connected[0]
+        handshakes = asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
+        verified, *_ = await asyncio.gather(handshakes, *checks)
+        return next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
+
+    async def _resolve(self, host: str) -> _Resolution:
+        if host in self._resolutions:
+            return self._resolutions[host]
+        opts = self.options
+        queries = [
+            dns.query(
+                host,
+                qtype,
+                resolver,
+                role,
+                timeout=opts.timeout,
+                t_origin=self.t_origin,
+                doh_client=self.doh_client,
+            )
+            for resolver, role in [(opts.resolver, "local")]
+            + [(c, "control") for c in opts.control_resolvers]
+            for qtype in ("A", "AAAA")
+        ]
+        answers = await asyncio.gather(*queries)
+        self.dns.extend(answers)
+        resolution = _Resolution(
+            local=self._usable(a for a in answers if a.role == "local"),
+            control=self._usable(a for a in answers if a.role == "control"),
+        )
+        self._resolutions[host] = resolution
+        return resolution
+
+    def _usable(self, answers: Iterable[DNSObservation]) -> list[str]:
+        """Addresses worth connecting to: bounded per family, IPv6 only where routable."""
+        per_family: dict[str, list[str]] = {"A": [], "AAAA": []}
+        for answer in answers:
+            if answer.query_type == "AAAA" and not tcp.host_has_ipv6():
+                continue
+            bucket = per_family[answer.query_type]
+            for address in answer.addresses:
+                if address not in bucket and len(bucket) < self.options.addresses_per_family:
+                    bucket.append(address)
+        return per_family["A"] + per_family["AAAA"]
+
+    async def _connect(self, host: str, port: int, resolution: _Resolution) -> list[str]:
+        """Connect to the local addresses (and control's when the local answer is suspect)."""
+        key = (host, port)
+        if key in self._connected:
+            return self._connected[key]
+        # Never connect to a bogon: 127.0.0.1 would probe this very machine.
+        local = [a for a in resolution.local if not is_bogon(a)]
+        control = (
+            [a for a in resolution.control if a not in local and not is_bogon(a)]
+            if resolution.suspect
+            else []
+        )
+        attempts = [
+            tcp.connect(a, port, role, timeout=self.options.timeout, t_origin=self.t_origin)
+            for a, role in [(a, "local") for a in local] + [(a, "control") for a in control]
+        ]
+        results = await asyncio.gather(*attempts)
+        self.tcp.extend(results)
+        connected = [r.address for r in results if r.role == "local" and r.failure is None]
+        self._connected[key] = connected
+        return connected
+
+    async def _tls_pair(self, address: str, port: int, host: str) -> bool:
+        """Handshake with the host's SNI; if it fails short of a certificate, try an innocuous
+        SNI on the same address. True when the handshake verified."""
+        opts = self.options
+        first = await tls.handshake(
+            address, port, host, "target", verify=opts.verify, timeout=opts.timeout,
+            t_origin=self.t_origin,
+        )  # fmt: skip
+        self.tls.append(first)
+        if first.failure is not None and not first.handshake_completed:
+            retry = await tls.handshake(
+                address, port, INNOCUOUS_NAME, "innocuous", verify=opts.verify,
+                timeout=opts.timeout, t_origin=self.t_origin,
+            )  # fmt: skip
+            self.tls.append(retry)
+        return first.failure is None
+
+    async def _check_dns_blockpage(self, host: str, address: str) -> None:
+        """Does the suspect address serve a blockpage over plain HTTP?"""
+        await self._http(f"http://{host}/", address, host, "dns_check", 0)
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def _http(
+        self,
+        url: str,
+        address: str,
+        host: str,
+        purpose: Literal["target", "innocuous", "https_twin", "dns_check"],
+        hop: int,
+    ) -> HTTPObservation:
+        exchange = await http.fetch(
+            url,
+            address=address,
+            host=host,
+            purpose=purpose,
+            hop=hop,
+            verify=self.options.verify,
+            timeout=self.options.timeout,
+            t_origin=self.t_origin,
+            body_cap=self.options.body_cap,
+        )
+        self.http.append(exchange)
+        return exchange
+
+    async def _fetch(self, url: str, address: str, host: str, hop: int) -> HTTPObservation:
+        exchange = await self._http(url, address, host, "target", hop)
+        if (
+            url.startswith("http:")
+            and exchange.status is None
+            and exchange.failure in _RETRIED_HTTP_FAILURES
+        ):
+            scheme, _, port = _split(url)
+            await self._http(f"{scheme}://{INNOCUOUS_NAME}:{port}/", address, INNOCUOUS_NAME,
+                             "innocuous", hop)  # fmt: skip
+        return exchange
+
+    async def _fetch_https_twin(self, url: str, address: str, host: str) -> None:
+        """The https:// page of an http:// target, for the plain-HTTP comparison."""
+        twin = "https://" + url.removeprefix("http://")
+        if _split(twin)[2] == 443:
+            await self._http(twin, address, host, "https_twin", 0)
+
+
+async def _measure(
+    target: Target, options: ProbeOptions, doh_client: httpx.AsyncClient | None
+) -> Observations:
+    measurement = _Measurement(target, options, doh_client)
+    try:
+        return await measurement.run()
+    except Exception:
+        # A bug in one target must not cost the others: keep what was measured.
+        log.exception("measuring %s failed", target.url)
+        raise _MeasurementError(measurement.observations()) from None
+
+
+class _MeasurementError(Exception):
+    def __init__(self, partial: Observations) -> None:
+        super().__init__("measurement failed")
+        self.partial = partial
+
+
+def _holds_back(obs: Observations, analysis: Analysis) -> bool:
+    """Whether a verdict may still change with evidence from the rest of the run."""
+    return network_is_down([obs]) or (
+        analysis.blocking == "tls.mitm" and analysis.verdict == "anomaly"
+    )
+
+
+async def probe(
+    targets: Sequence[Target],
+    options: ProbeOptions,
+    *,
+    on_result: Callable[[TargetResult], None] | None = None,
+    run: RunResult | None = None,
+) -> RunResult:
+    """Measure and analyse every target; results keep the order of ``targets``.
+
+    ``run`` may be passed in so that a caller interrupted mid-way still holds every
+    result measured so far.
+    """
+    run = run or RunResult(started_at=datetime.now(UTC))
+    asn_of = options.asn_of or (lambda _address: None)
+    semaphore = asyncio.Semaphore(max(1, options.concurrency))
+    measured: dict[int, Observations] = {}
+    errors: dict[int, str] = {}
+    held: list[int] = []
+
+    def context() -> RunContext:
+        return RunContext(
+            asn_of=asn_of, shared_untrusted_issuers=shared_untrusted_issuers(measured.values())
+        )
+
+    def result(index: int, ctx: RunContext) -> TargetResult:
+        obs = measured[index]
+        analysis = (
+            Analysis("error", evidence=errors[index]) if index in errors else analyse(obs, ctx)
+        )
+        return TargetResult(targets[index], obs, analysis, Latency.of(obs))
+
+    async def one(index: int, doh_client: httpx.AsyncClient | None) -> None:
+        async with semaphore:
+            try:
+                measured[index] = await _measure(targets[index], options, doh_client)
+            except _MeasurementError as exc:
+                measured[index] = exc.partial
+                errors[index] = f"internal error while measuring (see the log): {exc.__cause__}"
+        provisional = result(index, context())
+        if _holds_back(provisional.observations, provisional.analysis):
+            held.append(index)
+        else:
+            run.results.append(provisional)
+            if on_result:
+                on_result(provisional)
+
+    async with _doh_client(options) as doh_client:
+        await asyncio.gather(*(one(i, doh_client) for i in range(len(targets))))
+
+    run.network_down = network_is_down(measured.values())
+    final = RunContext(
+        network_down=run.network_down,
+        asn_of=asn_of,
+        shared_untrusted_issuers=shared_untrusted_issuers(measured.values()),
+    )
+    for index in held:
+        late = result(index, final)
+        run.results.append(late)
+        if on_result:
+            on_result(late)
+    order = {id(t): i for i, t in enumerate(targets)}
+    run.results.sort(key=lambda r: order[id(r.target)])
+    run.finished_at = datetime.now(UTC)
+    return run
+
+
+@contextlib.asynccontextmanager
+async def _doh_client(options: ProbeOptions) -> AsyncIterator[httpx.AsyncClient | None]:
+    if not any(r.transport == "https" for r in (options.resolver, *options.control_resolvers)):
+        yield None
+        return
+    import httpx
+
+    # DoH servers are public services: verify them against the default bundle, not the
+    # one under test.
+    verify = tls.make_verify_context(None)
+    async with httpx.AsyncClient(verify=verify, trust_env=False, timeout=options.timeout) as client:
+        yield client

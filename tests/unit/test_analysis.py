@@ -1,0 +1,671 @@
+"""The analysis rules, one table row per rule: observations in, verdict out."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netprobe import analysis
+from netprobe.analysis import (
+    BLOCKINGS,
+    VERDICTS,
+    RunContext,
+    analyse,
+    is_bogon,
+    network_is_down,
+    registrable_domain,
+    shared_untrusted_issuers,
+)
+from netprobe.observations import (
+    CONNECTION_REFUSED,
+    CONNECTION_RESET,
+    DNS_NXDOMAIN,
+    DNS_REFUSED,
+    DNS_SERVFAIL,
+    EOF_ERROR,
+    GENERIC_TIMEOUT,
+    SSL_FAILED_HANDSHAKE,
+    SSL_INVALID_HOSTNAME,
+    SSL_UNKNOWN_AUTHORITY,
+    Certificate,
+    DNSObservation,
+    HTTPObservation,
+    Observations,
+    TCPObservation,
+    TLSObservation,
+)
+
+SITE = "www.example.com"
+IP = "198.19.1.10"
+OTHER_IP = "198.19.9.9"
+MITM_ISSUER = "CN=Interception CA"
+KNOWN_ROOT = "CN=Known State Root,O=State"
+
+
+@pytest.fixture(autouse=True)
+def _fingerprint_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Analysis reads two lookups from the fingerprint data; pin them for the table."""
+    monkeypatch.setattr(
+        analysis.fingerprints,
+        "blockpage_for_address",
+        lambda a: "xx.dns.sinkhole" if a == "198.18.66.66" else None,
+    )
+    monkeypatch.setattr(
+        analysis.fingerprints,
+        "interception_issuer",
+        lambda i: "kz.qaznet" if i == KNOWN_ROOT else None,
+    )
+
+
+def dns(
+    role: str = "local",
+    addresses: tuple[str, ...] = (IP,),
+    failure: str | None = None,
+    rcode: str | None = "NOERROR",
+    domain: str = SITE,
+) -> DNSObservation:
+    return DNSObservation(
+        domain=domain,
+        query_type="A",
+        resolver="udp://198.18.1.1:53" if role == "local" else "udp://198.19.0.53:53",
+        role=role,  # type: ignore[arg-type]
+        t0=0.0,
+        duration_ms=5.0,
+        failure=failure,
+        rcode=rcode,
+        addresses=addresses,
+        ttl=300,
+    )
+
+
+def tcp(address: str = IP, failure: str | None = None, port: int = 443) -> TCPObservation:
+    return TCPObservation(address, port, "local", 5.0, 3.0, failure)
+
+
+def tls(
+    failure: str | None = None,
+    purpose: str = "target",
+    completed: bool | None = None,
+    issuer: str = "CN=Test CA",
+    sni: str = SITE,
+    address: str = IP,
+    port: int = 443,
+) -> TLSObservation:
+    done = failure is None or failure.startswith("ssl_") if completed is None else completed
+    return TLSObservation(
+        address=address,
+        port=port,
+        sni=sni if purpose == "target" else "example.org",
+        purpose=purpose,  # type: ignore[arg-type]
+        t0=8.0,
+        duration_ms=10.0,
+        failure=failure,
+        handshake_completed=done,
+        chain=(Certificate(f"CN={sni}", issuer, "0" * 64),) if done else (),
+    )
+
+
+def http(
+    url: str = f"https://{SITE}/",
+    status: int | None = 200,
+    failure: str | None = None,
+    purpose: str = "target",
+    hop: int = 0,
+    host: str = SITE,
+    address: str | None = IP,
+    blockpage: str | None = None,
+    location: str | None = None,
+    title: str = "Example Domain News",
+    body_length: int = 10_000,
+    headers: tuple[tuple[str, str], ...] = (("content-type", "text/html"), ("x-site", "1")),
+) -> HTTPObservation:
+    return HTTPObservation(
+        url=url,
+        address=address,
+        host=host,
+        purpose=purpose,  # type: ignore[arg-type]
+        hop=hop,
+        t0=20.0,
+        duration_ms=30.0,
+        failure=failure,
+        ttfb_ms=25.0 if status else None,
+        status=status,
+        headers=headers if status else (),
+        title=title if status else None,
+        body_length=body_length if status else None,
+        location=location,
+        blockpage=blockpage,
+    )
+
+
+def target(
+    *steps: object, scheme: str = "https", port: int | None = None, control: bool = True
+) -> Observations:
+    """A target's observations; a control DNS answer agreeing with IP is added by default."""
+    all_dns = [s for s in steps if isinstance(s, DNSObservation)]
+    if control and not any(d.role == "control" for d in all_dns):
+        all_dns.append(dns("control"))
+    return Observations(
+        url=f"{scheme}://{SITE}/",
+        domain=SITE,
+        scheme=scheme,  # type: ignore[arg-type]
+        port=port or (443 if scheme == "https" else 80),
+        dns=tuple(all_dns),
+        tcp=tuple(s for s in steps if isinstance(s, TCPObservation)),
+        tls=tuple(s for s in steps if isinstance(s, TLSObservation)),
+        http=tuple(s for s in steps if isinstance(s, HTTPObservation)),
+    )
+
+
+HTTP_URL = f"http://{SITE}/"
+CLEAN = (dns(), tcp(), tls(), http())
+
+# name, observations, run context, expected verdict, expected blocking
+RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
+    ("clean https", target(*CLEAN), RunContext(), "accessible", None),
+    (
+        "clean http",
+        target(dns(), tcp(port=80), http(url=HTTP_URL), scheme="http"),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "nxdomain locally, control resolves",
+        target(dns(addresses=(), failure=DNS_NXDOMAIN, rcode="NXDOMAIN")),
+        RunContext(),
+        "blocked",
+        "dns.nxdomain",
+    ),
+    (
+        "nxdomain at control too is the site, not censorship",
+        target(
+            dns(addresses=(), failure=DNS_NXDOMAIN, rcode="NXDOMAIN"),
+            dns("control", addresses=(), failure=DNS_NXDOMAIN, rcode="NXDOMAIN"),
+        ),
+        RunContext(),
+        "site_down",
+        None,
+    ),
+    (
+        "bogon answer, control public",
+        target(dns(addresses=("127.0.0.1",))),
+        RunContext(),
+        "blocked",
+        "dns.bogon",
+    ),
+    (
+        "0.0.0.0 answer",
+        target(dns(addresses=("0.0.0.0",))),
+        RunContext(),
+        "blocked",
+        "dns.bogon",
+    ),
+    (
+        "same bogon at control too",
+        target(dns(addresses=("127.0.0.1",)), dns("control", addresses=("127.0.0.1",))),
+        RunContext(),
+        "site_down",
+        None,
+    ),
+    (
+        "answer is a known blockpage address",
+        target(dns(addresses=("198.18.66.66",)), tcp("198.18.66.66", CONNECTION_REFUSED)),
+        RunContext(),
+        "blocked",
+        "dns.blockpage",
+    ),
+    (
+        "answer serves a blockpage",
+        target(
+            dns(addresses=(OTHER_IP,)),
+            tcp(OTHER_IP),
+            tls(SSL_INVALID_HOSTNAME, address=OTHER_IP),
+            http(url=f"http://{SITE}/", address=OTHER_IP, purpose="dns_check", blockpage="ru.x"),
+        ),
+        RunContext(),
+        "blocked",
+        "dns.blockpage",
+    ),
+    (
+        "answer disagrees with control, TLS fails there: DNS names the blocking",
+        target(
+            dns(addresses=(OTHER_IP,)), tcp(OTHER_IP), tls(SSL_INVALID_HOSTNAME, address=OTHER_IP)
+        ),
+        RunContext(),
+        "anomaly",
+        "dns.inconsistent",
+    ),
+    (
+        "different address but valid TLS for the name there: consistent",
+        target(
+            dns(addresses=(OTHER_IP,)), tcp(OTHER_IP), tls(address=OTHER_IP), http(address=OTHER_IP)
+        ),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "different address in the same ASN: consistent (CDN)",
+        target(
+            dns(addresses=(OTHER_IP,)), tcp(OTHER_IP), tls(address=OTHER_IP), http(address=OTHER_IP)
+        ),
+        RunContext(asn_of=lambda a: 13335),
+        "accessible",
+        None,
+    ),
+    (
+        "resolver silent for this name",
+        target(dns(addresses=(), failure=GENERIC_TIMEOUT, rcode=None)),
+        RunContext(),
+        "anomaly",
+        "dns.timeout",
+    ),
+    (
+        "servfail",
+        target(dns(addresses=(), failure=DNS_SERVFAIL, rcode="SERVFAIL")),
+        RunContext(),
+        "anomaly",
+        "dns.servfail",
+    ),
+    (
+        "refused",
+        target(dns(addresses=(), failure=DNS_REFUSED, rcode="REFUSED")),
+        RunContext(),
+        "anomaly",
+        "dns.refused",
+    ),
+    (
+        "connect times out to the right address (blackhole)",
+        target(dns(), tcp(failure=GENERIC_TIMEOUT)),
+        RunContext(),
+        "anomaly",
+        "tcp.timeout",
+    ),
+    (
+        "connect refused",
+        target(dns(), tcp(failure=CONNECTION_REFUSED)),
+        RunContext(),
+        "anomaly",
+        "tcp.refused",
+    ),
+    (
+        "reset whatever the SNI",
+        target(dns(), tcp(), tls(CONNECTION_RESET), tls(CONNECTION_RESET, purpose="innocuous")),
+        RunContext(),
+        "anomaly",
+        "tcp.reset",
+    ),
+    (
+        "SNI reset, innocuous SNI completes",
+        target(dns(), tcp(), tls(CONNECTION_RESET), tls(purpose="innocuous")),
+        RunContext(),
+        "blocked",
+        "tls.reset",
+    ),
+    (
+        "SNI reset, no confirmation possible",
+        target(dns(), tcp(), tls(CONNECTION_RESET)),
+        RunContext(),
+        "anomaly",
+        "tls.reset",
+    ),
+    (
+        "SNI stall, innocuous SNI completes",
+        target(dns(), tcp(), tls(GENERIC_TIMEOUT), tls(purpose="innocuous")),
+        RunContext(),
+        "blocked",
+        "tls.timeout",
+    ),
+    (
+        "handshake failure with and without the SNI",
+        target(
+            dns(),
+            tcp(),
+            tls(SSL_FAILED_HANDSHAKE, completed=False),
+            tls(EOF_ERROR, purpose="innocuous", completed=False),
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.failure",
+    ),
+    (
+        "handshake failure only with the SNI",
+        target(dns(), tcp(), tls(SSL_FAILED_HANDSHAKE, completed=False), tls(purpose="innocuous")),
+        RunContext(),
+        "blocked",
+        "tls.failure",
+    ),
+    (
+        "untrusted certificate on an agreed address, issuer unknown",
+        target(dns(), tcp(), tls(SSL_UNKNOWN_AUTHORITY, issuer=MITM_ISSUER)),
+        RunContext(),
+        "anomaly",
+        "tls.mitm",
+    ),
+    (
+        "untrusted certificate from a known interception root",
+        target(dns(), tcp(), tls(SSL_UNKNOWN_AUTHORITY, issuer=KNOWN_ROOT)),
+        RunContext(),
+        "blocked",
+        "tls.mitm",
+    ),
+    (
+        "untrusted issuer shared with unrelated targets",
+        target(dns(), tcp(), tls(SSL_UNKNOWN_AUTHORITY, issuer=MITM_ISSUER)),
+        RunContext(shared_untrusted_issuers=frozenset({MITM_ISSUER})),
+        "blocked",
+        "tls.mitm",
+    ),
+    (
+        "known root, but no control view: cannot tell the address is right",
+        target(dns(), tcp(), tls(SSL_UNKNOWN_AUTHORITY, issuer=KNOWN_ROOT), control=False),
+        RunContext(),
+        "anomaly",
+        "tls.mitm",
+    ),
+    (
+        "Host reset, innocuous Host answers",
+        target(
+            dns(),
+            tcp(port=80),
+            http(url=HTTP_URL, status=None, failure=CONNECTION_RESET),
+            http(url="http://example.org/", purpose="innocuous", host="example.org"),
+            scheme="http",
+        ),
+        RunContext(),
+        "blocked",
+        "http.reset",
+    ),
+    (
+        "Host stall, innocuous Host answers",
+        target(
+            dns(),
+            tcp(port=80),
+            http(url=HTTP_URL, status=None, failure=GENERIC_TIMEOUT),
+            http(url="http://example.org/", purpose="innocuous", host="example.org"),
+            scheme="http",
+        ),
+        RunContext(),
+        "blocked",
+        "http.timeout",
+    ),
+    (
+        "HTTP stall not confirmed",
+        target(
+            dns(),
+            tcp(port=80),
+            http(url=HTTP_URL, status=None, failure=GENERIC_TIMEOUT),
+            scheme="http",
+        ),
+        RunContext(),
+        "anomaly",
+        "http.timeout",
+    ),
+    (
+        "stall inside a verified TLS session",
+        target(dns(), tcp(), tls(), http(status=None, failure=GENERIC_TIMEOUT)),
+        RunContext(),
+        "anomaly",
+        "http.timeout",
+    ),
+    (
+        "blockpage fingerprint",
+        target(
+            dns(),
+            tcp(port=80),
+            http(url=HTTP_URL, blockpage="generic.ru.restricted"),
+            scheme="http",
+        ),
+        RunContext(),
+        "blocked",
+        "http.blockpage",
+    ),
+    (
+        "plain-HTTP page substituted",
+        target(
+            dns(),
+            tcp(port=80),
+            http(url=HTTP_URL, title="Welcome", body_length=300, headers=(("server", "x"),)),
+            http(purpose="https_twin"),
+            scheme="http",
+        ),
+        RunContext(),
+        "anomaly",
+        "http.diff",
+    ),
+    (
+        "plain-HTTP page matches the HTTPS one",
+        target(dns(), tcp(port=80), http(url=HTTP_URL), http(purpose="https_twin"), scheme="http"),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "blocking at a redirect hop is named there",
+        target(
+            dns(),
+            tcp(port=80),
+            http(url=HTTP_URL, status=301, location="http://blocked.example.net/"),
+            dns(domain="blocked.example.net", addresses=(OTHER_IP,)),
+            dns("control", domain="blocked.example.net", addresses=(OTHER_IP,)),
+            tcp(OTHER_IP, port=80),
+            http(
+                url="http://blocked.example.net/",
+                host="blocked.example.net",
+                address=OTHER_IP,
+                hop=1,
+                status=None,
+                failure=CONNECTION_RESET,
+            ),
+            http(
+                url="http://example.org/",
+                host="example.org",
+                address=OTHER_IP,
+                hop=1,
+                purpose="innocuous",
+            ),
+            scheme="http",
+        ),
+        RunContext(),
+        "blocked",
+        "http.reset",
+    ),
+    ("network down", target(*CLEAN), RunContext(network_down=True), "network_down", None),
+    ("nothing measured", replace(target(), dns=()), RunContext(), "error", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("obs", "ctx", "verdict", "blocking"),
+    [row[1:] for row in RULES],
+    ids=[row[0] for row in RULES],
+)
+def test_rule(obs: Observations, ctx: RunContext, verdict: str, blocking: str | None) -> None:
+    result = analyse(obs, ctx)
+    assert (result.verdict, result.blocking) == (verdict, blocking), result.evidence
+    if verdict != "accessible":
+        assert result.evidence
+
+
+def test_every_blocking_type_a_rule_covers() -> None:
+    covered = {row[4] for row in RULES}
+    assert covered >= set(BLOCKINGS)
+
+
+def test_evidence_names_the_hop() -> None:
+    row = next(r for r in RULES if r[0].startswith("blocking at a redirect hop"))
+    evidence = analyse(row[1], row[2]).evidence or ""
+    assert "hop 1" in evidence and "blocked.example.net" in evidence
+
+
+def test_sni_evidence_reads_well() -> None:
+    obs = target(dns(), tcp(), tls(CONNECTION_RESET), tls(purpose="innocuous"))
+    assert analyse(obs).evidence == (
+        f"TLS handshake with SNI {SITE} to {IP}:443 reset; "
+        "the same address completes a handshake with SNI example.org"
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "bogon"),
+    [
+        ("127.0.0.1", True),
+        ("0.0.0.0", True),
+        ("10.1.2.3", True),
+        ("100.64.0.1", True),
+        ("169.254.1.1", True),
+        ("172.16.5.5", True),
+        ("172.32.0.1", False),
+        ("192.0.0.8", True),
+        ("192.0.2.1", True),
+        ("192.168.1.1", True),
+        ("198.51.100.7", True),
+        ("203.0.113.9", True),
+        ("224.0.0.1", True),
+        ("255.255.255.255", True),
+        ("198.18.0.1", False),
+        ("198.19.255.255", False),
+        ("8.8.8.8", False),
+        ("::", True),
+        ("::1", True),
+        ("fd00::1", True),
+        ("fe80::1%eth0", True),
+        ("ff02::1", True),
+        ("2001:db8::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:8.8.8.8", False),
+        ("2a03:2880:f10c:83:face:b00c:0:25de", False),
+        ("not-an-address", True),
+    ],
+)
+def test_is_bogon(address: str, bogon: bool) -> None:
+    assert is_bogon(address) is bogon
+
+
+def test_shared_untrusted_issuers_needs_unrelated_sites() -> None:
+    def mitm(sni: str) -> Observations:
+        return target(tls(SSL_UNKNOWN_AUTHORITY, issuer=MITM_ISSUER, sni=sni))
+
+    same_site = [mitm("a.example.com"), mitm("b.example.com")]
+    assert shared_untrusted_issuers(same_site) == frozenset()
+    assert shared_untrusted_issuers([mitm("a.example.com"), mitm("x.other.kz")]) == {MITM_ISSUER}
+
+
+def test_registrable_domain() -> None:
+    assert registrable_domain("www.bbc.co.uk") == "bbc.co.uk"
+    assert registrable_domain("www.mitm-one.test") == "mitm-one.test"
+    assert registrable_domain("a.b.vlast.kz") == "vlast.kz"
+
+
+def test_network_is_down_only_on_silence() -> None:
+    silent = target(
+        dns(addresses=(), failure=GENERIC_TIMEOUT, rcode=None),
+        dns("control", addresses=(), failure=GENERIC_TIMEOUT, rcode=None),
+    )
+    assert network_is_down([silent, silent])
+    refused = replace(silent, tcp=(tcp(failure=CONNECTION_REFUSED),))
+    assert not network_is_down([silent, refused])
+    assert not network_is_down([target(*CLEAN)])
+    assert not network_is_down([])
+
+
+# -- never raises -----------------------------------------------------------------------------
+
+_failures = st.sampled_from(
+    [None, GENERIC_TIMEOUT, CONNECTION_RESET, CONNECTION_REFUSED, EOF_ERROR, DNS_NXDOMAIN,
+     SSL_UNKNOWN_AUTHORITY, SSL_INVALID_HOSTNAME, SSL_FAILED_HANDSHAKE, "unknown_failure: x"]
+)  # fmt: skip
+_addresses = st.lists(st.sampled_from([IP, OTHER_IP, "127.0.0.1", "::1", "2001:db8::1", "x"]))
+_hosts = st.sampled_from([SITE, "example.org", "other.test", ""])
+_dns = st.builds(
+    DNSObservation,
+    domain=_hosts,
+    query_type=st.sampled_from(["A", "AAAA"]),
+    resolver=st.just("udp://198.18.1.1:53"),
+    role=st.sampled_from(["local", "control"]),
+    t0=st.floats(0, 1e4),
+    duration_ms=st.none() | st.floats(0, 1e4),
+    failure=_failures,
+    rcode=st.sampled_from([None, "NOERROR", "NXDOMAIN", "SERVFAIL"]),
+    addresses=_addresses.map(tuple),
+)
+_tcp = st.builds(
+    TCPObservation,
+    address=st.sampled_from([IP, OTHER_IP]),
+    port=st.sampled_from([80, 443]),
+    role=st.sampled_from(["local", "control"]),
+    t0=st.just(1.0),
+    duration_ms=st.none() | st.floats(0, 1e4),
+    failure=_failures,
+)
+_tls = st.builds(
+    TLSObservation,
+    address=st.sampled_from([IP, OTHER_IP]),
+    port=st.sampled_from([443, 8443]),
+    sni=_hosts,
+    purpose=st.sampled_from(["target", "innocuous"]),
+    t0=st.just(1.0),
+    duration_ms=st.none(),
+    failure=_failures,
+    handshake_completed=st.booleans(),
+    chain=st.lists(st.builds(Certificate, st.text(), st.text(), st.just("0" * 64))).map(tuple),
+)
+_http = st.builds(
+    HTTPObservation,
+    url=st.sampled_from([f"https://{SITE}/", HTTP_URL, "http://other.test:8080/x", "garbage"]),
+    address=st.none() | st.sampled_from([IP, OTHER_IP]),
+    host=_hosts,
+    purpose=st.sampled_from(["target", "innocuous", "https_twin", "dns_check"]),
+    hop=st.integers(0, 3),
+    t0=st.just(1.0),
+    duration_ms=st.none(),
+    failure=_failures,
+    status=st.none() | st.integers(100, 599),
+    headers=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8))).map(tuple),
+    title=st.none() | st.text(),
+    body_length=st.none() | st.integers(0, 10**7),
+    body_truncated=st.booleans(),
+    location=st.none() | st.text(),
+    blockpage=st.none() | st.just("x"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dns_obs=st.lists(_dns, max_size=5),
+    tcp_obs=st.lists(_tcp, max_size=4),
+    tls_obs=st.lists(_tls, max_size=4),
+    http_obs=st.lists(_http, max_size=5),
+    scheme=st.sampled_from(["http", "https"]),
+    shared=st.booleans(),
+)
+def test_analyse_never_raises(
+    dns_obs: list[DNSObservation],
+    tcp_obs: list[TCPObservation],
+    tls_obs: list[TLSObservation],
+    http_obs: list[HTTPObservation],
+    scheme: str,
+    shared: bool,
+) -> None:
+    obs = Observations(
+        url=f"{scheme}://{SITE}/",
+        domain=SITE,
+        scheme=scheme,  # type: ignore[arg-type]
+        port=443 if scheme == "https" else 80,
+        dns=tuple(dns_obs),
+        tcp=tuple(tcp_obs),
+        tls=tuple(tls_obs),
+        http=tuple(http_obs),
+    )
+    issuers = shared_untrusted_issuers([obs]) | (frozenset({MITM_ISSUER}) if shared else set())
+    result = analyse(obs, RunContext(shared_untrusted_issuers=frozenset(issuers)))
+    assert result.verdict in VERDICTS
+    assert result.blocking is None or result.blocking in BLOCKINGS
+    if result.verdict in ("blocked", "anomaly"):
+        assert result.blocking is not None and result.evidence
+    else:
+        assert result.blocking is None
