@@ -584,7 +584,15 @@ def _mitm_rule(
         f"the certificate presented for {host} at {tls.address} does not verify "
         f"({tls.failure}); issuer: {issuer}"
     )
-    known = next((k for c in tls.chain if (k := fingerprints.interception_issuer(c.issuer))), None)
+    known = next(
+        (
+            k
+            for c in tls.chain
+            if (k := fingerprints.interception_issuer(c.issuer))
+            or (k := fingerprints.interception_certificate(c.sha256))
+        ),
+        None,
+    )
     if known is not None and dns_checked:
         return Analysis(
             "blocked",

@@ -54,13 +54,22 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
+def _detail(result: TargetResult) -> Text:
+    """The evidence, or for a reachable page its title (remote text: sanitised)."""
+    if result.analysis.verdict != "accessible":
+        return Text(sanitize(result.analysis.evidence, 300))
+    pages = [h for h in result.observations.http if h.purpose == "target" and h.status]
+    title = pages[-1].title if pages else None
+    return Text(sanitize(title, 80), style="dim") if title else Text("")
+
+
 def results_table(results: Iterable[TargetResult]) -> Table:
     table = Table(show_lines=False, expand=False, header_style="bold")
     table.add_column("target", overflow="fold")
     table.add_column("category")
     table.add_column("verdict")
     table.add_column("blocking")
-    table.add_column("evidence", overflow="fold", ratio=1)
+    table.add_column("evidence / page title", overflow="fold", ratio=1)
     table.add_column("ms", justify="right")
     for result in results:
         analysis, latency = result.analysis, result.latency
@@ -70,7 +79,7 @@ def results_table(results: Iterable[TargetResult]) -> Table:
             Text(sanitize(result.target.category or result.target.list_name or "")),
             Text(analysis.verdict, style=VERDICT_STYLES[analysis.verdict]),
             Text(analysis.blocking or ""),
-            Text(sanitize(analysis.evidence if analysis.verdict != "accessible" else "", 300)),
+            _detail(result),
             Text(_ms(total)),
         )
     return table

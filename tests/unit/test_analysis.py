@@ -58,6 +58,7 @@ def _fingerprint_data(monkeypatch: pytest.MonkeyPatch) -> None:
         "interception_issuer",
         lambda i: "kz.qaznet" if i == KNOWN_ROOT else None,
     )
+    monkeypatch.setattr(analysis.fingerprints, "interception_certificate", lambda _sha: None)
 
 
 def dns(

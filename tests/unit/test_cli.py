@@ -1,0 +1,82 @@
+"""The command line without a network: usage errors, exit codes, start-up cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from netprobe.cli import main
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "ftp://example.org/"], "ftp"),
+        (["run", "https://exa mple.org/"], "exa mple.org"),
+        (["run", "https://example.org:99999/"], "port"),
+        (["run", "-l", "nosuchlist"], "nosuchlist"),
+        (["run", "-f", "/nonexistent/targets.txt"], "/nonexistent/targets.txt"),
+        (["run", "--resolver", "not a resolver", "https://example.org/"], "not a resolver"),
+        (["run", "--control-resolver", "gopher://x", "https://example.org/"], "gopher://x"),
+        (["run", "--ca-bundle", "/nonexistent.pem", "https://example.org/"], "/nonexistent.pem"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(args: list[str], fragment: str) -> None:
+    # A resolver is named so that no test depends on this machine's resolv.conf.
+    resolver = [] if "--resolver" in args else ["--resolver", "127.0.0.1"]
+    code, stdout, stderr = invoke(*args, *resolver)
+    assert code == 2, stderr
+    assert stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], stderr
+    assert "Traceback" not in stderr
+
+
+def test_bad_line_in_target_file_names_file_and_line(tmp_path: Path) -> None:
+    targets = tmp_path / "mine.txt"
+    targets.write_text("# my list\nexample.org\nhttps://exa mple.org/\n", encoding="utf-8")
+    code, _, stderr = invoke("run", "-f", str(targets), "--resolver", "127.0.0.1")
+    assert code == 2
+    assert f"{targets}:3:" in stderr
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    code, _, _ = invoke("run", "--no-such-option")
+    assert code == 2
+
+
+def test_lists_shows_every_builtin_list() -> None:
+    code, stdout, _ = invoke("lists")
+    assert code == 0
+    for name in ("social", "news", "messaging"):
+        assert name in stdout
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    probe = (
+        "import sys; from netprobe.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('httpx', 'dns', 'rich', 'pyasn', 'netprobe.runner')\n"
+        "assert not [m for m in heavy if m in sys.modules], sorted(sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "netprobe run" in done.stdout or "run" in done.stdout
+
+
+def test_python_dash_m_works() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "netprobe", "--version"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and "netprobe" in done.stdout
