@@ -22,7 +22,15 @@ from netprobe import __version__
 from netprobe.analysis import VERDICTS
 from netprobe.runner import RunResult, TargetResult
 
-__all__ = ["SCHEMA_ID", "ProbeInfo", "build_report", "load_schema", "result_to_dict", "write_json"]
+__all__ = [
+    "SCHEMA_ID",
+    "ProbeInfo",
+    "build_report",
+    "load_schema",
+    "result_schema",
+    "result_to_dict",
+    "write_json",
+]
 
 SCHEMA_ID = "netprobe.report/1"
 
@@ -46,6 +54,15 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
+def _plain(value: Any) -> Any:
+    """Dataclass fields as JSON values: tuples become lists, as they will in the file."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def result_to_dict(result: TargetResult, probe: ProbeInfo) -> dict[str, Any]:
     """One result as it appears in ``results`` (and as one line of JSON-lines output)."""
     target, obs, analysis = result.target, result.observations, result.analysis
@@ -59,10 +76,10 @@ def result_to_dict(result: TargetResult, probe: ProbeInfo) -> dict[str, Any]:
         "evidence": analysis.evidence,
         "latency_ms": asdict(result.latency),
         "probe_asn": probe.asn,
-        "dns": [asdict(d) for d in obs.dns],
-        "tcp": [asdict(t) for t in obs.tcp],
-        "tls": [asdict(t) for t in obs.tls],
-        "http": [asdict(h) for h in obs.http],
+        "dns": _plain([asdict(d) for d in obs.dns]),
+        "tcp": _plain([asdict(t) for t in obs.tcp]),
+        "tls": _plain([asdict(t) for t in obs.tls]),
+        "http": _plain([asdict(h) for h in obs.http]),
     }
 
 
@@ -103,6 +120,12 @@ def load_schema() -> dict[str, Any]:
     text = resources.files("netprobe").joinpath("schema/report-1.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def result_schema() -> dict[str, Any]:
+    """The JSON Schema of one result: one line of ``--format jsonl`` output."""
+    schema = load_schema()
+    return {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": "#/$defs/result"}
 
 
 def write_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
