@@ -196,10 +196,10 @@ def network_is_down(results: Iterable[Observations]) -> bool:
     """
     measured = False
     for obs in results:
-        for step in (*obs.dns, *obs.tcp):
-            measured = True
-            if step.failure not in _NO_REPLY_FAILURES:
-                return False
+        failures = [d.failure for d in obs.dns] + [t.failure for t in obs.tcp]
+        measured = measured or bool(failures)
+        if any(f not in _NO_REPLY_FAILURES for f in failures):
+            return False
     return measured
 
 
@@ -489,7 +489,7 @@ def _tcp_rule(
     if not attempts or any(t.failure is None for t in attempts):
         return None
     failures = sorted({t.failure or "" for t in attempts})
-    blocking = next(
+    blocking: Blocking = next(
         (
             _TCP_FAILURE_BLOCKING[f]
             for f in (

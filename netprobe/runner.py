@@ -23,7 +23,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from netprobe.analysis import (
@@ -41,6 +41,7 @@ from netprobe.observations import (
     DNSObservation,
     HTTPObservation,
     Observations,
+    Role,
     TCPObservation,
     TLSObservation,
 )
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = ["INNOCUOUS_NAME", "Latency", "ProbeOptions", "RunResult", "TargetResult", "probe"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 INNOCUOUS_NAME = "example.org"
 """SNI and Host used to tell filtering by name apart from filtering by address."""
@@ -198,12 +201,13 @@ class _Measurement:
             checks.append(self._check_dns_blockpage(host, connected[0]))
         if resolution.suspect and scheme == "http":
             checks.append(self._tls_pair(connected[0], 443, host))
-        if scheme != "https":
-            await asyncio.gather(*checks)
-            return connected[0]
-        handshakes = asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
-        verified, *_ = await asyncio.gather(handshakes, *checks)
-        return next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
+        running_checks = asyncio.gather(*checks)
+        address: str | None = connected[0]
+        if scheme == "https":
+            verified = await asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
+            address = next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
+        await running_checks
+        return address
 
     async def _resolve(self, host: str) -> _Resolution:
         if host in self._resolutions:
@@ -219,8 +223,7 @@ class _Measurement:
                 t_origin=self.t_origin,
                 doh_client=self.doh_client,
             )
-            for resolver, role in [(opts.resolver, "local")]
-            + [(c, "control") for c in opts.control_resolvers]
+            for resolver, role in self._roles([opts.resolver], opts.control_resolvers)
             for qtype in ("A", "AAAA")
         ]
         answers = await asyncio.gather(*queries)
@@ -231,6 +234,10 @@ class _Measurement:
         )
         self._resolutions[host] = resolution
         return resolution
+
+    @staticmethod
+    def _roles(local: Iterable[_T], control: Iterable[_T]) -> list[tuple[_T, Role]]:
+        return [(x, "local") for x in local] + [(x, "control") for x in control]
 
     def _usable(self, answers: Iterable[DNSObservation]) -> list[str]:
         """Addresses worth connecting to: bounded per family, IPv6 only where routable."""
@@ -258,7 +265,7 @@ class _Measurement:
         )
         attempts = [
             tcp.connect(a, port, role, timeout=self.options.timeout, t_origin=self.t_origin)
-            for a, role in [(a, "local") for a in local] + [(a, "control") for a in control]
+            for a, role in self._roles(local, control)
         ]
         results = await asyncio.gather(*attempts)
         self.tcp.extend(results)
