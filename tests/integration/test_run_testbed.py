@@ -1,0 +1,217 @@
+"""`netprobe run` end to end, inside the censorship testbed: network condition in, verdict out.
+
+Each network is measured by one `netprobe run` process in its client namespace; the
+tests then read the report like the scenario table below.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import pytest
+
+from netprobe.report import load_schema, result_schema
+
+pytestmark = pytest.mark.testbed
+
+STEP_TIMEOUT = 3.0
+
+# The censored network: URL, verdict, blocking. One row per interference the testbed does.
+CENSORED: list[tuple[str, str, str | None]] = [
+    ("https://www.clean.test/", "accessible", None),
+    ("http://plain.clean.test/", "accessible", None),
+    ("https://www.пример.test/", "accessible", None),
+    ("https://nx.dns.test/", "blocked", "dns.nxdomain"),
+    ("https://bogon.dns.test/", "blocked", "dns.bogon"),
+    ("https://zero.dns.test/", "blocked", "dns.bogon"),
+    ("https://blockpage.dns.test/", "blocked", "dns.blockpage"),
+    ("https://wrong.dns.test/", "anomaly", "dns.inconsistent"),
+    ("https://timeout.dns.test/", "anomaly", "dns.timeout"),
+    ("https://servfail.dns.test/", "anomaly", "dns.servfail"),
+    ("https://refused.dns.test/", "anomaly", "dns.refused"),
+    ("https://blackhole.tcp.test/", "anomaly", "tcp.timeout"),
+    ("https://refused.tcp.test/", "anomaly", "tcp.refused"),
+    ("https://reset.tcp.test/", "anomaly", "tcp.reset"),
+    ("https://sni-reset.tls.test/", "blocked", "tls.reset"),
+    ("https://sni-drop.tls.test/", "blocked", "tls.timeout"),
+    ("https://www.mitm-one.test/", "blocked", "tls.mitm"),
+    ("https://www.mitm-two.test/", "blocked", "tls.mitm"),
+    ("https://handshake.tls.test/", "anomaly", "tls.failure"),
+    ("http://host-reset.http.test/", "blocked", "http.reset"),
+    ("http://host-drop.http.test/", "blocked", "http.timeout"),
+    ("http://blockpage.http.test/", "blocked", "http.blockpage"),
+    ("http://diff.http.test/", "anomaly", "http.diff"),
+    ("http://redirect.http.test/", "blocked", "http.reset"),
+    ("https://gone.test/", "site_down", None),
+    ("https://big.hostile.test/", "accessible", None),
+    ("https://trickle.hostile.test/", "anomaly", "http.timeout"),
+    ("https://escape.hostile.test/", "accessible", None),
+]
+
+# Sites without interference anywhere: the clean and lossy networks must find them all up.
+REACHABLE = [
+    "https://www.clean.test/",
+    "http://plain.clean.test/",
+    "https://www.пример.test/",
+    "https://sni-reset.tls.test/",
+    "https://sni-drop.tls.test/",
+    "https://www.mitm-one.test/",
+    "https://blackhole.tcp.test/",
+    "http://host-reset.http.test/",
+    "http://blockpage.http.test/",
+    "http://diff.http.test/",
+    "https://nx.dns.test/",
+    "https://bogon.dns.test/",
+]
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def report(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads(self.stdout)
+        return document
+
+    def result(self, url: str) -> dict[str, Any]:
+        return next(r for r in self.report["results"] if r["url"] == _normalised(url))
+
+
+def _normalised(url: str) -> str:
+    return url.replace("www.пример.test", "www.xn--e1afmkfd.test")
+
+
+def netprobe(
+    testbed: Any,
+    network: str,
+    urls: Sequence[str],
+    *options: str,
+    timeout: float = STEP_TIMEOUT,
+    env: dict[str, str] | None = None,
+) -> Run:
+    argv = [
+        "python3", "-m", "netprobe", "run", *urls,
+        "--control-resolver", testbed.control_resolver,
+        "--ca-bundle", str(testbed.ca_bundle),
+        "--timeout", str(timeout),
+        *options,
+    ]  # fmt: skip
+    started = time.monotonic()
+    done = testbed.networks[network].run(argv, timeout=120, env=env)
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def censored(testbed: Any) -> Run:
+    return netprobe(testbed, "censored", [url for url, _, _ in CENSORED], "--format", "json")
+
+
+@pytest.mark.parametrize(("url", "verdict", "blocking"), CENSORED, ids=[c[0] for c in CENSORED])
+def test_censored_network(censored: Run, url: str, verdict: str, blocking: str | None) -> None:
+    result = censored.result(url)
+    assert (result["verdict"], result["blocking"]) == (verdict, blocking), result["evidence"]
+    if verdict != "accessible":
+        assert result["evidence"]
+
+
+def test_censored_run_completes_cleanly(censored: Run) -> None:
+    assert censored.code == 0, censored.stderr
+    jsonschema.validate(censored.report, load_schema())
+    assert censored.report["probe"]["network"] == "up"
+    assert len(censored.report["results"]) == len(CENSORED)
+    # A blackholed or stalled target costs about one step timeout, not several.
+    assert censored.seconds < 4 * STEP_TIMEOUT + 5, censored.seconds
+
+
+def test_sni_evidence_names_both_handshakes(censored: Run) -> None:
+    evidence = censored.result("https://sni-reset.tls.test/")["evidence"]
+    assert "sni-reset.tls.test" in evidence and "example.org" in evidence
+
+
+def test_redirect_blocking_names_the_hop(censored: Run) -> None:
+    evidence = censored.result("http://redirect.http.test/")["evidence"]
+    assert "hop 1" in evidence and "host-reset.http.test" in evidence
+
+
+def test_big_body_is_capped(censored: Run) -> None:
+    target = [
+        h for h in censored.result("https://big.hostile.test/")["http"] if h["purpose"] == "target"
+    ]
+    assert target[0]["body_truncated"] and target[0]["body_length"] <= 1 << 20
+
+
+def test_lone_interception_is_only_an_anomaly(testbed: Any) -> None:
+    run = netprobe(testbed, "censored", ["https://www.mitm-one.test/"], "--format", "json")
+    result = run.result("https://www.mitm-one.test/")
+    assert (result["verdict"], result["blocking"]) == ("anomaly", "tls.mitm")
+    assert "Testbed Interception CA" in result["evidence"]
+
+
+def test_table_shows_remote_text_escaped(testbed: Any) -> None:
+    run = netprobe(
+        testbed,
+        "censored",
+        ["https://escape.hostile.test/", "https://sni-reset.tls.test/"],
+        "--format", "table",
+        env={"FORCE_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "200"},
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert "\x1b]0;" not in run.stdout and "\x1b[2J" not in run.stdout
+    assert "[bold red]markup[/]" in run.stdout
+    assert "blocked" in run.stdout and "tls.reset" in run.stdout
+
+
+def test_jsonl_streams_one_result_per_line(testbed: Any) -> None:
+    urls = ["https://www.clean.test/", "https://nx.dns.test/", "https://gone.test/"]
+    run = netprobe(testbed, "censored", urls, "--format", "jsonl")
+    lines = run.stdout.splitlines()
+    assert len(lines) == len(urls)
+    schema = result_schema()
+    for line in lines:
+        jsonschema.validate(json.loads(line), schema)
+
+
+def test_fail_on_and_output_file(testbed: Any, tmp_path: Any) -> None:
+    out = tmp_path / "report.json"
+    found = netprobe(
+        testbed, "censored", ["https://nx.dns.test/"], "--fail-on", "blocked", "-o", str(out)
+    )
+    assert found.code == 3
+    assert json.loads(out.read_text())["results"][0]["verdict"] == "blocked"
+    clean = netprobe(testbed, "censored", ["https://www.clean.test/"], "--fail-on", "anomaly")
+    assert clean.code == 0
+
+
+def test_clean_network_is_all_accessible(testbed: Any) -> None:
+    run = netprobe(testbed, "clean", REACHABLE, "--format", "json")
+    assert run.code == 0, run.stderr
+    verdicts = {r["url"]: (r["verdict"], r["evidence"]) for r in run.report["results"]}
+    assert all(v == "accessible" for v, _ in verdicts.values()), verdicts
+
+
+def test_cut_off_network_is_network_down(testbed: Any) -> None:
+    urls = ["https://www.clean.test/", "http://plain.clean.test/", "https://nx.dns.test/"]
+    run = netprobe(testbed, "cutoff", urls, "--format", "json", timeout=2)
+    assert run.code == 0, run.stderr
+    assert run.report["probe"]["network"] == "down"
+    assert {r["verdict"] for r in run.report["results"]} == {"network_down"}
+
+
+def test_lossy_link_gives_no_false_blocking(testbed: Any) -> None:
+    run = netprobe(testbed, "lossy", REACHABLE, "--format", "json", timeout=10)
+    assert run.code == 0, run.stderr
+    verdicts = {r["url"]: (r["verdict"], r["evidence"]) for r in run.report["results"]}
+    assert all(v == "accessible" for v, _ in verdicts.values()), verdicts
+    latency = [
+        r["latency_ms"]["connect"] for r in run.report["results"] if r["latency_ms"]["connect"]
+    ]
+    assert min(latency) >= 250, latency

@@ -1,0 +1,531 @@
+"""Testbed servers: DNS, web sites, blockpage, interception and TLS failure.
+
+Run by the testbed as ``ip netns exec NS python3 servers.py --config FILE``, one process per
+namespace. The config (JSON, written by ``topology.py``) says which services this namespace
+runs. Prints ``READY`` once every socket listens and exits when its stdin closes, so servers
+never outlive the testbed that started them. Standalone on purpose: only the standard library,
+dnspython and trustme, no import of the test package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import ssl
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, cast
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import trustme
+
+# Generous enough for the lossy network (300 ms RTT plus retransmissions), short enough that
+# a stalled client (e.g. one whose SNI is being dropped) does not pin a task for long.
+IO_TIMEOUT = 15.0
+BIG_BODY_BYTES = 50 * 1024 * 1024
+BIG_CHUNK_BYTES = 64 * 1024
+TRICKLE_INTERVAL = 1.0
+# TLS record: alert (21), TLS 1.2, length 2, fatal (2), handshake_failure (40).
+TLS_HANDSHAKE_FAILURE_ALERT = bytes([21, 3, 3, 0, 2, 2, 40])
+
+BLOCKPAGE_TITLE = "Доступ ограничен"
+BLOCKPAGE_SENTENCE = "Доступ к запрашиваемому ресурсу ограничен"  # noqa: RUF001 (Russian)
+ESCAPE_TITLE = "escape.hostile.test \x1b[2J\x1b]0;pwned\x07 [bold red]markup[/]"
+REDIRECT_TARGET = "http://host-reset.http.test/"
+MITM_NO_SNI = "interception.invalid"
+LIE_RCODES = {
+    "nxdomain": dns.rcode.NXDOMAIN,
+    "servfail": dns.rcode.SERVFAIL,
+    "refused": dns.rcode.REFUSED,
+}
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+# --------------------------------------------------------------------------- DNS
+
+
+class _UDPDNS(asyncio.DatagramProtocol):
+    """Answers each datagram with ``answer(wire)``; ``None`` means stay silent."""
+
+    def __init__(self, answer: Callable[[bytes], Awaitable[bytes | None]]) -> None:
+        self._answer = answer
+        self._transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The selector transport does not subclass DatagramTransport, although it is one.
+        self._transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        task = asyncio.ensure_future(self._reply(data, addr))
+        self._tasks.add(task)  # keep a reference until done, asyncio only holds weak ones
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reply(self, data: bytes, addr: tuple[str, int]) -> None:
+        reply = await self._answer(data)
+        if reply is not None and self._transport is not None:
+            self._transport.sendto(reply, addr)
+
+
+def _tcp_dns(answer: Callable[[bytes], Awaitable[bytes | None]]) -> Handler:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), IO_TIMEOUT))
+                reply = await answer(await asyncio.wait_for(reader.readexactly(size), IO_TIMEOUT))
+                if reply is None:
+                    # A silent resolver must not answer over TCP either: keep the client hanging.
+                    await asyncio.sleep(IO_TIMEOUT)
+                    return
+                writer.write(len(reply).to_bytes(2) + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return handle
+
+
+async def _serve_dns(ip: str, answer: Callable[[bytes], Awaitable[bytes | None]]) -> None:
+    loop = asyncio.get_running_loop()
+    await loop.create_datagram_endpoint(lambda: _UDPDNS(answer), local_addr=(ip, 53))
+    await asyncio.start_server(_tcp_dns(answer), ip, 53)
+
+
+def _parse_query(wire: bytes) -> dns.message.Message | None:
+    try:
+        query = dns.message.from_wire(wire)
+    except dns.exception.DNSException:
+        return None
+    return query if len(query.question) == 1 else None
+
+
+class Authoritative:
+    """The trusted DNS server: true A records for the testbed zone, no AAAA records."""
+
+    def __init__(self, zone: str, ttl: int, records: dict[str, str]) -> None:
+        self._zone = dns.name.from_text(zone)
+        self._ttl = ttl
+        self._records = {dns.name.from_text(name): ip for name, ip in records.items()}
+        # Parents of existing names exist too (empty non-terminals): NODATA, not NXDOMAIN.
+        self._existing = {
+            ancestor
+            for name in self._records
+            for ancestor in (name.split(depth)[1] for depth in range(1, len(name) + 1))
+            if ancestor.is_subdomain(self._zone)
+        }
+        self._soa = dns.rrset.from_text(
+            self._zone, ttl, "IN", "SOA", f"ns.{zone} hostmaster.{zone} 1 3600 600 86400 {ttl}"
+        )
+
+    async def answer(self, wire: bytes) -> bytes | None:
+        query = _parse_query(wire)
+        if query is None:
+            return None
+        response = dns.message.make_response(query)
+        # RA too: clients use this server as their trusted (control) resolver.
+        response.flags |= dns.flags.AA | dns.flags.RA
+        question = query.question[0]
+        name = question.name.canonicalize()
+        if not name.is_subdomain(self._zone):
+            response.set_rcode(dns.rcode.REFUSED)
+        elif name in self._records and question.rdtype == dns.rdatatype.A:
+            response.answer.append(
+                dns.rrset.from_text(question.name, self._ttl, "IN", "A", self._records[name])
+            )
+        else:
+            if name not in self._existing:
+                response.set_rcode(dns.rcode.NXDOMAIN)
+            response.authority.append(self._soa)
+        return response.to_wire()
+
+
+class Resolver:
+    """An ISP's recursive resolver: forwards to the control server, except for its lies.
+
+    A lie is ``nxdomain``, ``servfail``, ``refused``, ``drop`` (no answer at all) or
+    ``a:<ip>`` (that address instead of the true one).
+    """
+
+    def __init__(self, upstream: str, ttl: int, lies: dict[str, str]) -> None:
+        self._upstream = upstream
+        self._ttl = ttl
+        self._lies = {dns.name.from_text(name): lie for name, lie in lies.items()}
+
+    async def answer(self, wire: bytes) -> bytes | None:
+        query = _parse_query(wire)
+        if query is None:
+            return None
+        question = query.question[0]
+        lie = self._lies.get(question.name.canonicalize())
+        if lie == "drop":
+            return None
+        if lie is None:
+            response = await self._forward(query)
+        else:
+            response = dns.message.make_response(query)
+            if lie in LIE_RCODES:
+                response.set_rcode(LIE_RCODES[lie])
+            elif question.rdtype == dns.rdatatype.A:
+                address = lie.removeprefix("a:")
+                response.answer.append(
+                    dns.rrset.from_text(question.name, self._ttl, "IN", "A", address)
+                )
+        response.flags |= dns.flags.RA
+        response.flags &= ~dns.flags.AA
+        return response.to_wire()
+
+    async def _forward(self, query: dns.message.Message) -> dns.message.Message:
+        try:
+            return await dns.asyncquery.udp(query, self._upstream, timeout=3.0)
+        except (dns.exception.DNSException, OSError):
+            response = dns.message.make_response(query)
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return response
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def _display_name(host: str) -> str:
+    try:
+        return host.encode("ascii").decode("idna")
+    except UnicodeError:
+        return host
+
+
+def _html_page(status: int, reason: str, headers: dict[str, str], body: str) -> Page:
+    data = body.encode()
+    return Page(
+        status,
+        reason,
+        (
+            ("Date", formatdate(usegmt=True)),
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            *headers.items(),
+            ("Connection", "close"),
+        ),
+        data,
+    )
+
+
+_SITE_TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="/static/site.css">
+</head>
+<body>
+<header><h1>{name}</h1>
+<nav><a href="/">Home</a> | <a href="/news">News</a> | <a href="/about">About</a></nav></header>
+<main>
+<article>
+<h2>Welcome to {name}</h2>
+<p>This is {name}, one of the emulated websites of the netprobe censorship testbed.
+Every site serves its own small page so that a probe can tell the genuine page apart
+from a blockpage, a substitute page or an interception proxy.</p>
+<p>Latest news: the weather is fine, the trains run on time and the archive of past
+articles is available to everyone who asks for it.</p>
+<ul><li>Articles</li><li>Archive</li><li>Contact</li></ul>
+</article>
+</main>
+<footer><p>&copy; 2024 {name}. All rights reserved.</p></footer>
+</body>
+</html>
+"""
+
+
+def site_page(host: str, *, title: str | None = None) -> Page:
+    name = html.escape(_display_name(host))
+    body = _SITE_TEMPLATE.format(title=title or f"{name} | Testbed site", name=name)
+    headers = {
+        "Server": "nginx/1.24.0",
+        "Cache-Control": "max-age=300",
+        "X-Frame-Options": "SAMEORIGIN",
+        "X-Testbed-Site": host,
+    }
+    return _html_page(200, "OK", headers, body)
+
+
+def blockpage() -> Page:
+    body = f"""<!DOCTYPE html>
+<html lang="ru">
+<head><meta charset="utf-8"><title>{BLOCKPAGE_TITLE}</title></head>
+<body>
+<h1>{BLOCKPAGE_TITLE}</h1>
+<p>{BLOCKPAGE_SENTENCE}</p>
+</body>
+</html>
+"""
+    return _html_page(200, "OK", {"Server": "nginx"}, body)
+
+
+def substitute_page() -> Page:
+    body = (
+        "<html><head><title>Portal</title></head>"
+        "<body><p>Service temporarily unavailable.</p></body></html>\n"
+    )
+    headers = {"Server": "Apache/2.4.57 (Debian)", "X-Powered-By": "PHP/8.2.7"}
+    return _html_page(200, "OK", headers, body)
+
+
+def default_page() -> Page:
+    body = (
+        "<!DOCTYPE html>\n<html><head><title>Testbed default server</title></head>"
+        "<body><p>No site is configured for this name.</p></body></html>\n"
+    )
+    return _html_page(200, "OK", {"Server": "nginx/1.24.0"}, body)
+
+
+def redirect_page() -> Page:
+    body = f'<html><body><a href="{REDIRECT_TARGET}">Moved</a></body></html>\n'
+    headers = {"Server": "nginx/1.24.0", "Location": REDIRECT_TARGET}
+    return _html_page(301, "Moved Permanently", headers, body)
+
+
+def echo_page(peer: str) -> Page:
+    data = peer.encode()
+    headers = (
+        ("Date", formatdate(usegmt=True)),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(data))),
+        ("Connection", "close"),
+    )
+    return Page(200, "OK", headers, data)
+
+
+def _head(page: Page) -> bytes:
+    lines = [f"HTTP/1.1 {page.status} {page.reason}"]
+    lines += [f"{name}: {value}" for name, value in page.headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def _send_big(writer: asyncio.StreamWriter, with_body: bool) -> None:
+    # Chunked, so the client cannot learn the size up front and must cap what it reads.
+    head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n"
+    writer.write(f"{head}Connection: close\r\n\r\n".encode())
+    if not with_body:
+        return
+    chunk = f"{BIG_CHUNK_BYTES:x}\r\n".encode() + b"A" * BIG_CHUNK_BYTES + b"\r\n"
+    for _ in range(BIG_BODY_BYTES // BIG_CHUNK_BYTES):
+        writer.write(chunk)
+        await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+    writer.write(b"0\r\n\r\n")
+
+
+async def _send_trickle(writer: asyncio.StreamWriter, host: str) -> None:
+    page = site_page(host)
+    for byte in _head(page) + page.body:
+        if writer.is_closing():
+            return
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(TRICKLE_INTERVAL)
+
+
+# --------------------------------------------------------------------------- web
+
+
+@dataclass(slots=True)
+class VHost:
+    name: str
+    ip: str
+    page: str
+    context: ssl.SSLContext
+
+
+def _server_context(pem: str) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class Web:
+    """HTTP and HTTPS listeners.
+
+    A listener's ``page`` is ``vhosts`` (the site owning the local address, else the one
+    named by Host/SNI, else a default page), ``mirror`` (the genuine-looking page of whatever
+    Host was asked, as an interception proxy would relay), ``blockpage`` or ``substitute``.
+    Its ``tls`` is ``none``, ``vhosts`` (certificate of the site as above), ``mitm`` (a leaf
+    for the requested SNI minted on the fly by the untrusted interception CA) or ``abort``
+    (read the ClientHello, answer a handshake_failure alert, close).
+    """
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._vhosts = [
+            VHost(v["name"], v["ip"], v["page"], _server_context(v["pem"]))
+            for v in config.get("vhosts", [])
+        ]
+        self._by_ip = {v.ip: v for v in self._vhosts}
+        self._by_name = {v.name: v for v in self._vhosts}
+        self._default_context: ssl.SSLContext | None = None
+        if "default_pem" in config:
+            self._default_context = _server_context(config["default_pem"])
+            self._default_context.sni_callback = self._pick_by_sni
+        self._mitm_contexts: dict[str, ssl.SSLContext] = {}
+        if "mitm_ca" in config:
+            paths = config["mitm_ca"]
+            cert, key = Path(paths["cert"]).read_bytes(), Path(paths["key"]).read_bytes()
+            self._mitm_ca = trustme.CA.from_pem(cert, key)
+            # Clients that send no SNI get this one's certificate.
+            self._mitm_default = self._mitm_context_for(MITM_NO_SNI)
+            self._mitm_default.sni_callback = self._pick_mitm
+        self._listeners: list[dict[str, Any]] = config.get("listeners", [])
+
+    async def start(self) -> None:
+        for listener in self._listeners:
+            handler = self._handler(listener["tls"], listener["page"])
+            await asyncio.start_server(handler, listener["ip"], listener["port"])
+
+    def _pick_by_sni(self, sslobj: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        vhost = self._by_name.get((name or "").lower())
+        if vhost is not None:
+            sslobj.context = vhost.context
+
+    def _pick_mitm(self, sslobj: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        sslobj.context = self._mitm_context_for((name or MITM_NO_SNI).lower())
+
+    def _mitm_context_for(self, name: str) -> ssl.SSLContext:
+        if name not in self._mitm_contexts:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.set_alpn_protocols(["http/1.1"])
+            self._mitm_ca.issue_cert(name, common_name=name).configure_cert(context)
+            self._mitm_contexts[name] = context
+        return self._mitm_contexts[name]
+
+    def _tls_context(self, tls: str, local_ip: str) -> ssl.SSLContext:
+        if tls == "mitm":
+            return self._mitm_default
+        vhost = self._by_ip.get(local_ip)
+        if vhost is not None:
+            return vhost.context
+        assert self._default_context is not None
+        return self._default_context
+
+    def _handler(self, tls: str, page: str) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            local_ip = writer.get_extra_info("sockname")[0]
+            try:
+                if tls == "abort":
+                    await asyncio.wait_for(reader.read(16384), IO_TIMEOUT)
+                    writer.write(TLS_HANDSHAKE_FAILURE_ALERT)
+                    await writer.drain()
+                    return
+                if tls != "none":
+                    context = self._tls_context(tls, local_ip)
+                    await writer.start_tls(context, ssl_handshake_timeout=IO_TIMEOUT)
+                await self._http(reader, writer, page, local_ip)
+            except (OSError, asyncio.IncompleteReadError):  # SSLError and timeouts included
+                pass  # clients that reset, stall or give up are what the testbed is for
+            finally:
+                writer.close()
+
+        return handle
+
+    async def _http(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, page: str, local_ip: str
+    ) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IO_TIMEOUT)
+        except asyncio.LimitOverrunError:
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method = lines[0].split(" ", 1)[0]
+        headers = {
+            key.strip().lower(): value.strip()
+            for key, sep, value in (line.partition(":") for line in lines[1:])
+            if sep
+        }
+        host = headers.get("host", "").rsplit(":", 1)[0].lower()
+        peer = writer.get_extra_info("peername")[0]
+        kind, name = self._resolve_page(page, local_ip, host)
+        if kind == "big":
+            await _send_big(writer, method != "HEAD")
+        elif kind == "trickle":
+            await _send_trickle(writer, name)
+        else:
+            response = _render(kind, name, peer)
+            writer.write(_head(response) + (b"" if method == "HEAD" else response.body))
+        await writer.drain()
+
+    def _resolve_page(self, page: str, local_ip: str, host: str) -> tuple[str, str]:
+        if page != "vhosts":
+            return page, host
+        vhost = self._by_ip.get(local_ip) or self._by_name.get(host)
+        return (vhost.page, vhost.name) if vhost else ("default", host)
+
+
+def _render(kind: str, name: str, peer: str) -> Page:
+    match kind:
+        case "site" | "mirror":
+            return site_page(name)
+        case "escape":
+            return site_page(name, title=ESCAPE_TITLE)
+        case "echo":
+            return echo_page(peer)
+        case "redirect":
+            return redirect_page()
+        case "blockpage":
+            return blockpage()
+        case "substitute":
+            return substitute_page()
+        case _:
+            return default_page()
+
+
+# --------------------------------------------------------------------------- main
+
+
+async def _main(config: dict[str, Any]) -> None:
+    if "authoritative" in config:
+        auth = config["authoritative"]
+        server = Authoritative(auth["zone"], auth["ttl"], auth["records"])
+        await _serve_dns(auth["ip"], server.answer)
+    if "resolver" in config:
+        res = config["resolver"]
+        resolver = Resolver(res["upstream"], res["ttl"], res["lies"])
+        await _serve_dns(res["ip"], resolver.answer)
+    await Web(config).start()
+
+    stdin_closed = asyncio.Event()
+    # Nobody writes to our stdin: it only becomes readable at EOF, when the testbed is gone.
+    asyncio.get_running_loop().add_reader(sys.stdin.fileno(), stdin_closed.set)
+    print("READY", flush=True)
+    await stdin_closed.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", type=Path, required=True)
+    args = parser.parse_args()
+    asyncio.run(_main(json.loads(args.config.read_text())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,614 @@
+"""The censorship testbed: namespaces, links, ISP interference and the servers behind them.
+
+One :class:`Testbed` brings up an ``internet`` namespace with every emulated website and the
+trusted DNS server, and four networks (``censored``, ``clean``, ``cutoff``, ``lossy``), each a
+client namespace behind its own ISP router namespace. Nothing is routed to the host's
+interfaces: every address is in 198.18.0.0/15 (RFC 2544). See README.md beside this file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import IO, Any, Literal
+
+import trustme
+
+__all__ = [
+    "BLOCKPAGE_IP",
+    "CONTROL_DNS_IP",
+    "ECHO_IP",
+    "INTERCEPTION_CA_NAME",
+    "MITM_IP",
+    "SUBSTITUTE_IP",
+    "TLS_FAILURE_IP",
+    "UNRELATED_IP",
+    "Network",
+    "Site",
+    "Testbed",
+    "TestbedError",
+    "acquire_lock",
+    "remove_leftovers",
+]
+
+PREFIX = "npt-"
+INET_NS = f"{PREFIX}inet"
+CONTROL_DNS_IP = "198.19.0.53"
+ECHO_IP = "198.19.0.80"
+UNRELATED_IP = "198.19.9.9"
+UNRELATED_NAME = "unrelated.test"
+SITES_NET = "198.19.0.0/16"
+# ISP-side servers of the censored network; only that ISP's clients can reach them.
+BLOCKPAGE_IP = "198.18.200.1"
+SUBSTITUTE_IP = "198.18.200.2"
+MITM_IP = "198.18.200.3"
+TLS_FAILURE_IP = "198.18.200.4"
+ISP_SERVER_IPS = (BLOCKPAGE_IP, SUBSTITUTE_IP, MITM_IP, TLS_FAILURE_IP)
+TRUSTED_CA_NAME = "Testbed Root CA"
+INTERCEPTION_CA_NAME = "Testbed Interception CA"
+DNS_TTL = 300
+LOSSY_DELAY_MS = 150
+LOSSY_LOSS = 0.05
+READY_TIMEOUT = 10.0
+LOCK_WAIT = 600.0
+
+# Interface names are the same in every network: (client side, ISP side) of the access link
+# and (ISP side, internet side) of the uplink; the internet side gets the network's name.
+CLIENT_IF, ISP_CLIENT_IF, ISP_UPLINK_IF = "c-isp", "isp-c", "isp-inet"
+
+STATE_DIR = Path(tempfile.gettempdir()) / f"{PREFIX}testbed"
+# Outside STATE_DIR: that is deleted on teardown while a waiting testbed may hold the lock.
+LOCK_PATH = Path(tempfile.gettempdir()) / f"{PREFIX}testbed.lock"
+NETNS_ETC = Path("/etc/netns")
+_HERE = Path(__file__).resolve().parent
+
+Scheme = Literal["http", "https"]
+
+
+class TestbedError(RuntimeError):
+    """The testbed could not be brought up."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """One emulated website and what the censored ISP does to it.
+
+    ``dns`` is the censored resolver's lie (``nxdomain``, ``servfail``, ``refused``, ``drop``
+    or ``a:<address>``); ``block`` the censored ISP's packet rule (see ``_censor_rules``).
+    """
+
+    name: str
+    """As in the contract table; Unicode for the IDN site."""
+    scheme: Scheme
+    """The scheme the tests use; every site also answers the other one."""
+    ip: str | None
+    """None for the one name that exists nowhere."""
+    dns: str | None = None
+    block: str | None = None
+
+    @property
+    def host(self) -> str:
+        """ASCII (punycode) form of the name, as in DNS, SNI and Host."""
+        return self.name.encode("idna").decode("ascii")
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.name}/"
+
+
+def _build_sites() -> tuple[Site, ...]:
+    table: tuple[tuple[str, Scheme, str | None, str | None], ...] = (
+        ("www.clean.test", "https", None, None),
+        ("plain.clean.test", "http", None, None),
+        ("www.пример.test", "https", None, None),
+        ("nx.dns.test", "https", "nxdomain", None),
+        ("bogon.dns.test", "https", "a:127.0.0.1", None),
+        ("zero.dns.test", "https", "a:0.0.0.0", None),
+        ("blockpage.dns.test", "https", f"a:{BLOCKPAGE_IP}", None),
+        ("wrong.dns.test", "https", f"a:{UNRELATED_IP}", None),
+        ("timeout.dns.test", "https", "drop", None),
+        ("servfail.dns.test", "https", "servfail", None),
+        ("refused.dns.test", "https", "refused", None),
+        ("blackhole.tcp.test", "https", None, "ip-drop"),
+        ("refused.tcp.test", "https", None, "syn-reset"),
+        ("reset.tcp.test", "https", None, "payload-reset"),
+        ("sni-reset.tls.test", "https", None, "sni-reset"),
+        ("sni-drop.tls.test", "https", None, "sni-drop"),
+        ("www.mitm-one.test", "https", None, "mitm"),
+        ("www.mitm-two.test", "https", None, "mitm"),
+        ("handshake.tls.test", "https", None, "tls-failure"),
+        ("host-reset.http.test", "http", None, "host-reset"),
+        ("host-drop.http.test", "http", None, "host-drop"),
+        ("blockpage.http.test", "http", None, "blockpage"),
+        ("diff.http.test", "http", None, "substitute"),
+        ("redirect.http.test", "http", None, None),
+        ("big.hostile.test", "https", None, None),
+        ("trickle.hostile.test", "https", None, None),
+        ("escape.hostile.test", "https", None, None),
+        ("gone.test", "https", None, None),
+        ("ipecho.test", "http", None, None),
+    )
+    fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
+    return tuple(
+        Site(name, scheme, fixed_ips.get(name, f"198.19.1.{number}"), dns, block)
+        for number, (name, scheme, dns, block) in enumerate(table, start=1)
+    )
+
+
+SITES = _build_sites()
+# What each site's own server sends; the rest serve an ordinary page titled with their name.
+_PAGES = {
+    "redirect.http.test": "redirect",
+    "big.hostile.test": "big",
+    "trickle.hostile.test": "trickle",
+    "escape.hostile.test": "escape",
+    "ipecho.test": "echo",
+}
+_DNAT = {
+    "mitm": (443, MITM_IP),
+    "tls-failure": (443, TLS_FAILURE_IP),
+    "blockpage": (80, BLOCKPAGE_IP),
+    "substitute": (80, SUBSTITUTE_IP),
+}
+
+
+def _censor_rules(site: Site) -> tuple[str | None, str | None]:
+    """The censored ISP's (filter FORWARD rule, nat PREROUTING rule) for ``site``."""
+    to_site = f"-i {ISP_CLIENT_IF} -d {site.ip} -p tcp"
+    reset = "-j REJECT --reject-with tcp-reset"
+    match site.block:
+        case None:
+            return None, None
+        case "ip-drop":
+            return f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} -j DROP", None
+        case "syn-reset":
+            return f"-A FORWARD {to_site} --dport 443 --syn {reset}", None
+        case "payload-reset":
+            # Linux sets PSH on the last segment of every write, so whatever its SNI, the
+            # ClientHello is hit; the handshake (no payload) is not.
+            return f"-A FORWARD {to_site} --dport 443 --tcp-flags PSH PSH {reset}", None
+        case "sni-reset" | "sni-drop":
+            # By name on any address, so a retry to the same address with another SNI passes.
+            action = reset if site.block == "sni-reset" else "-j DROP"
+            match_sni = f'-m string --string "{site.host}" --algo bm'
+            return f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 443 {match_sni} {action}", None
+        case "host-reset" | "host-drop":
+            action = reset if site.block == "host-reset" else "-j DROP"
+            match_host = f'-m string --string "Host: {site.host}" --algo bm --icase'
+            return f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 80 {match_host} {action}", None
+        case block if block in _DNAT:
+            port, target = _DNAT[block]
+            return None, f"-A PREROUTING {to_site} --dport {port} -j DNAT --to {target}:{port}"
+    raise ValueError(f"unknown packet rule {site.block!r} for {site.name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A client namespace behind its ISP router namespace."""
+
+    name: str
+    index: int
+    client_ns: str
+    isp_ns: str
+    client_ip: str
+    resolver: str
+    """The ISP's resolver (and the client's gateway); the client's system resolver."""
+    isp_public_ip: str
+    """The ISP's internet-side address: what servers see as the client's address (NAT)."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` in the client namespace; ``env`` adds to the current environment.
+
+        Raises :class:`subprocess.TimeoutExpired` (after killing it) past ``timeout``.
+        """
+        return subprocess.run(
+            ["ip", "netns", "exec", self.client_ns, *argv],
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=None if env is None else {**os.environ, **env},
+            check=False,
+        )
+
+
+def _build_network(name: str, index: int) -> Network:
+    return Network(
+        name=name,
+        index=index,
+        client_ns=f"{PREFIX}{name}-c",
+        isp_ns=f"{PREFIX}{name}-isp",
+        client_ip=f"198.18.{index}.2",
+        resolver=f"198.18.{index}.1",
+        isp_public_ip=f"198.18.{100 + index}.2",
+    )
+
+
+NETWORKS = tuple(
+    _build_network(name, index)
+    for index, name in enumerate(("censored", "clean", "cutoff", "lossy"), start=1)
+)
+
+
+def _run(argv: Sequence[str], *, input: str | None = None) -> str:
+    result = subprocess.run(argv, input=input, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise TestbedError(f"{' '.join(argv)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
+    """Run many ``ip`` commands in one process (one per namespace keeps start-up fast)."""
+    _run(["ip", *(["-n", netns] if netns else []), "-batch", "-"], input="\n".join(commands))
+
+
+def _netns_exec(netns: str, argv: Sequence[str], *, input: str | None = None) -> str:
+    return _run(["ip", "netns", "exec", netns, *argv], input=input)
+
+
+def acquire_lock(wait: float) -> IO[str]:
+    """Take the machine-wide testbed lock, waiting up to ``wait`` s; closing it releases it."""
+    lock = LOCK_PATH.open("a+")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                lock.close()
+                raise TestbedError(f"another testbed is up (it holds {LOCK_PATH})") from None
+            time.sleep(0.5)
+
+
+def remove_leftovers() -> None:
+    """Remove every testbed namespace, its processes, its /etc/netns files and state dir.
+
+    Only call it while holding the testbed lock (``Testbed.up`` does): then whatever has the
+    prefix is left over from a run that died.
+    """
+    listed = _run(["ip", "netns", "list"]).split()
+    namespaces = [name for name in listed if name.startswith(PREFIX)]
+    for netns in namespaces:
+        # A process keeps its namespace alive after ``ip netns del``: end them first.
+        for pid in _run(["ip", "netns", "pids", netns]).split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+    if namespaces:
+        _run(["ip", "-force", "-batch", "-"], input="\n".join(f"netns del {n}" for n in namespaces))
+    if NETNS_ETC.is_dir():
+        for path in NETNS_ETC.glob(f"{PREFIX}*"):
+            shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            NETNS_ETC.rmdir()  # only goes if empty, i.e. nobody else uses it
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
+
+
+@dataclass(slots=True)
+class _Process:
+    name: str
+    popen: subprocess.Popen[str]
+    log: Path
+
+
+class Testbed:
+    """The whole testbed. ``up()`` and ``down()`` are idempotent; also a context manager.
+
+    Only one testbed runs on a machine at a time: ``up()`` waits for another one to go down.
+    """
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+
+    control_resolver = f"udp://{CONTROL_DNS_IP}:53"
+    control_dns_ip = CONTROL_DNS_IP
+    echo_ip = ECHO_IP
+    unrelated_ip = UNRELATED_IP
+    blockpage_ip = BLOCKPAGE_IP
+    substitute_ip = SUBSTITUTE_IP
+    mitm_ip = MITM_IP
+    tls_failure_ip = TLS_FAILURE_IP
+    interception_ca_name = INTERCEPTION_CA_NAME
+
+    def __init__(self) -> None:
+        self.networks: dict[str, Network] = {network.name: network for network in NETWORKS}
+        self.sites: dict[str, Site] = {site.name: site for site in SITES}
+        self.ca_bundle: Path = STATE_DIR / "ca.pem"
+        """PEM of the test CA that signed every genuine site's certificate."""
+        self.up_seconds: float | None = None
+        self.down_seconds: float | None = None
+        self._active = False
+        self._lock: IO[str] | None = None
+        self._processes: list[_Process] = []
+        self._previous_sigterm: Any = None
+
+    def __enter__(self) -> Testbed:
+        self.up()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.down()
+
+    # ------------------------------------------------------------------ up
+
+    def up(self) -> None:
+        if self._active:
+            return
+        self._lock = acquire_lock(LOCK_WAIT)
+        started = time.monotonic()
+        self._active = True
+        self._install_safety_net()
+        try:
+            remove_leftovers()
+            STATE_DIR.mkdir(mode=0o700)
+            self._create_namespaces()
+            lossy = self.networks["lossy"]
+            link = self._start(
+                lossy.isp_ns,
+                "linkemu",
+                [
+                    str(_HERE / "linkemu.py"),
+                    ISP_CLIENT_IF,
+                    CLIENT_IF,
+                    f"--delay-ms={LOSSY_DELAY_MS}",
+                    f"--loss={LOSSY_LOSS}",
+                ],
+            )
+            self._configure_internet()
+            for network in NETWORKS:
+                if network.name != "lossy":
+                    self._configure_network(network)
+            self._wait_ready([link])
+            _ip_batch([f"link set {CLIENT_IF} netns {lossy.client_ns}"], lossy.isp_ns)
+            self._configure_network(lossy)
+            self._wait_ready(self._start_servers())
+        except BaseException:
+            self.down()
+            raise
+        self.up_seconds = time.monotonic() - started
+
+    def _install_safety_net(self) -> None:
+        atexit.register(self.down)
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.down()
+        os.kill(os.getpid(), signum)  # the default action again, now that it is restored
+
+    def _create_namespaces(self) -> None:
+        namespaces = [INET_NS] + [ns for n in NETWORKS for ns in (n.isp_ns, n.client_ns)]
+        _ip_batch([f"netns add {ns}" for ns in namespaces])
+        links = []
+        for network in NETWORKS:
+            links.append(
+                f"link add {ISP_UPLINK_IF} netns {network.isp_ns} type veth"
+                f" peer name {network.name} netns {INET_NS}"
+            )
+            if network.name != "lossy":  # its access link is the link emulator's TUN pair
+                links.append(
+                    f"link add {CLIENT_IF} netns {network.client_ns} type veth"
+                    f" peer name {ISP_CLIENT_IF} netns {network.isp_ns}"
+                )
+        _ip_batch(links)
+
+    def _configure_internet(self) -> None:
+        commands = ["link set lo up"]
+        for network in NETWORKS:
+            commands += [
+                f"addr add 198.18.{100 + network.index}.1/30 dev {network.name}",
+                f"link set {network.name} up",
+            ]
+        # AnyIP: every address of the sites' range is local, so each site can have its own
+        # address while its server listens on 0.0.0.0.
+        commands.append(f"route add local {SITES_NET} dev lo")
+        _ip_batch(commands, INET_NS)
+
+    def _configure_network(self, network: Network) -> None:
+        uplink = f"198.18.{100 + network.index}"
+        isp = [
+            "link set lo up",
+            f"addr add {network.resolver}/24 dev {ISP_CLIENT_IF}",
+            f"link set {ISP_CLIENT_IF} up",
+            f"addr add {uplink}.2/30 dev {ISP_UPLINK_IF}",
+            f"link set {ISP_UPLINK_IF} up",
+            f"route add default via {uplink}.1",
+        ]
+        if network.name == "censored":
+            isp += [f"addr add {ip}/32 dev lo" for ip in ISP_SERVER_IPS]
+        _ip_batch(isp, network.isp_ns)
+        _ip_batch(
+            [
+                "link set lo up",
+                f"addr add {network.client_ip}/24 dev {CLIENT_IF}",
+                f"link set {CLIENT_IF} up",
+                f"route add default via {network.resolver}",
+            ],
+            network.client_ns,
+        )
+        # /proc/sys/net shows the namespace of whoever opens it (tee: no procps needed).
+        _netns_exec(network.isp_ns, ["tee", "/proc/sys/net/ipv4/ip_forward"], input="1\n")
+        _netns_exec(network.isp_ns, ["iptables-restore"], input=self._isp_rules(network))
+        etc = NETNS_ETC / network.client_ns
+        etc.mkdir(parents=True, exist_ok=True)
+        (etc / "resolv.conf").write_text(f"nameserver {network.resolver}\n")
+
+    def _isp_rules(self, network: Network) -> str:
+        forward, prerouting, input_ = [], [], []
+        if network.name == "censored":
+            for site in SITES:
+                filter_rule, nat_rule = _censor_rules(site)
+                forward += [filter_rule] if filter_rule else []
+                prerouting += [nat_rule] if nat_rule else []
+        if network.name == "cutoff":
+            input_ = [f"-A INPUT -p {proto} --dport 53 -j DROP" for proto in ("udp", "tcp")]
+        policy = "DROP" if network.name == "cutoff" else "ACCEPT"
+        return "\n".join(
+            [
+                "*filter",
+                ":INPUT ACCEPT [0:0]",
+                f":FORWARD {policy} [0:0]",
+                ":OUTPUT ACCEPT [0:0]",
+                *input_,
+                *forward,
+                "COMMIT",
+                "*nat",
+                ":PREROUTING ACCEPT [0:0]",
+                ":INPUT ACCEPT [0:0]",
+                ":OUTPUT ACCEPT [0:0]",
+                ":POSTROUTING ACCEPT [0:0]",
+                *prerouting,
+                f"-A POSTROUTING -o {ISP_UPLINK_IF} -j MASQUERADE",
+                "COMMIT",
+                "",
+            ]
+        )
+
+    def _start_servers(self) -> list[_Process]:
+        processes = [self._start_server(INET_NS, self._internet_config())]
+        # The cut-off ISP's resolver is silent and it forwards nothing: it needs no server.
+        processes += [
+            self._start_server(network.isp_ns, self._isp_config(network))
+            for network in NETWORKS
+            if network.name != "cutoff"
+        ]
+        return processes
+
+    def _internet_config(self) -> dict[str, Any]:
+        ca = trustme.CA(organization_name=TRUSTED_CA_NAME)
+        ca.cert_pem.write_to_path(str(self.ca_bundle))
+
+        def issue(name: str) -> str:
+            pem = STATE_DIR / f"{name}.pem"
+            leaf = ca.issue_cert(name, common_name=name)
+            leaf.private_key_and_cert_chain_pem.write_to_path(str(pem))
+            return str(pem)
+
+        vhosts = [(site.host, site.ip, _PAGES.get(site.name, "site")) for site in SITES if site.ip]
+        vhosts.append((UNRELATED_NAME, UNRELATED_IP, "site"))
+        return {
+            "authoritative": {
+                "ip": CONTROL_DNS_IP,
+                "zone": "test.",
+                "ttl": DNS_TTL,
+                "records": {name: ip for name, ip, _ in vhosts},
+            },
+            "vhosts": [
+                {"name": name, "ip": ip, "page": page, "pem": issue(name)}
+                for name, ip, page in vhosts
+            ],
+            "default_pem": issue("default.test"),
+            "listeners": [
+                {"ip": "0.0.0.0", "port": 80, "tls": "none", "page": "vhosts"},
+                {"ip": "0.0.0.0", "port": 443, "tls": "vhosts", "page": "vhosts"},
+            ],
+        }
+
+    @staticmethod
+    def _isp_config(network: Network) -> dict[str, Any]:
+        resolver = {"ip": network.resolver, "upstream": CONTROL_DNS_IP, "ttl": DNS_TTL}
+        if network.name != "censored":
+            return {"resolver": {**resolver, "lies": {}}}
+        ca = trustme.CA(organization_name=INTERCEPTION_CA_NAME)
+        cert, key = STATE_DIR / "interception-ca.pem", STATE_DIR / "interception-ca.key"
+        ca.cert_pem.write_to_path(str(cert))
+        ca.private_key_pem.write_to_path(str(key))
+        return {
+            "resolver": {**resolver, "lies": {site.host: site.dns for site in SITES if site.dns}},
+            "mitm_ca": {"cert": str(cert), "key": str(key)},
+            "listeners": [
+                {"ip": BLOCKPAGE_IP, "port": 80, "tls": "none", "page": "blockpage"},
+                {"ip": SUBSTITUTE_IP, "port": 80, "tls": "none", "page": "substitute"},
+                {"ip": MITM_IP, "port": 443, "tls": "mitm", "page": "mirror"},
+                {"ip": TLS_FAILURE_IP, "port": 443, "tls": "abort", "page": "none"},
+            ],
+        }
+
+    def _start_server(self, netns: str, config: dict[str, Any]) -> _Process:
+        path = STATE_DIR / f"{netns}.json"
+        path.write_text(json.dumps(config, indent=1))
+        return self._start(netns, "servers", [str(_HERE / "servers.py"), f"--config={path}"])
+
+    def _start(self, netns: str, what: str, argv: list[str]) -> _Process:
+        log = STATE_DIR / f"{netns}-{what}.log"
+        with log.open("w") as stderr:
+            popen = subprocess.Popen(
+                ["ip", "netns", "exec", netns, sys.executable, *argv],
+                stdin=subprocess.PIPE,  # the child exits when this closes, even if we are killed
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                start_new_session=True,
+            )
+        process = _Process(f"{what} in {netns}", popen, log)
+        self._processes.append(process)
+        return process
+
+    @staticmethod
+    def _wait_ready(processes: list[_Process]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        for process in processes:
+            stdout = process.popen.stdout
+            assert stdout is not None
+            readable, _, _ = select.select([stdout], [], [], max(0, deadline - time.monotonic()))
+            if not readable or stdout.readline().strip() != "READY":
+                log = process.log.read_text()[-3000:]
+                raise TestbedError(f"{process.name} did not start; its log:\n{log}")
+
+    # ------------------------------------------------------------------ down
+
+    def down(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        started = time.monotonic()
+        try:
+            for process in self._processes:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.popen.pid, signal.SIGKILL)
+                process.popen.wait()
+                for pipe in (process.popen.stdin, process.popen.stdout):
+                    if pipe is not None:
+                        pipe.close()
+            self._processes.clear()
+            remove_leftovers()
+        finally:
+            atexit.unregister(self.down)
+            if self._previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+                self._previous_sigterm = None
+            if self._lock is not None:
+                self._lock.close()  # releases the flock
+                self._lock = None
+            self.down_seconds = time.monotonic() - started

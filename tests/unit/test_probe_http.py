@@ -1,0 +1,367 @@
+"""One HTTP exchange against loopback servers staging each condition."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+import pytest
+
+from netprobe.observations import HTTPObservation
+from netprobe.probe import http as probe_http
+from netprobe.probe._html import extract_title
+from netprobe.probe.http import fetch
+
+NAME = "www.example.test"
+PAGE = b"<html><head><title>  Example\n Domain </title></head><body>hello</body></html>"
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def respond(
+    body: bytes = PAGE,
+    status: str = "200 OK",
+    headers: Sequence[str] = (),
+    seen: list[str] | None = None,
+) -> Handler:
+    """A server that answers every request with this response (and records request heads)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if seen is not None:
+            seen.append(head.decode("latin-1"))
+        lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers, "", ""]
+        writer.write("\r\n".join(lines).encode("latin-1") + body)
+        await writer.drain()
+        await reader.read()
+
+    return handle
+
+
+async def _fetch(
+    url: str,
+    *,
+    address: str | None = "127.0.0.1",
+    host: str = NAME,
+    verify: ssl.SSLContext | None = None,
+    timeout: float = 1.0,
+    **kw: int,
+) -> HTTPObservation:
+    return await fetch(
+        url,
+        address=address,
+        host=host,
+        purpose="target",
+        hop=0,
+        verify=verify or ssl.create_default_context(),
+        timeout=timeout,
+        t_origin=time.monotonic(),
+        **kw,
+    )
+
+
+# --- responses --------------------------------------------------------------------------
+
+
+async def test_page(loopback, monkeypatch: pytest.MonkeyPatch) -> None:
+    matched: list[tuple[int | None, tuple[tuple[str, str], ...], bytes]] = []
+
+    def match_blockpage(status: int | None, headers: Sequence[tuple[str, str]], body: bytes) -> str:
+        matched.append((status, tuple(headers), body))
+        return "test-fingerprint"
+
+    monkeypatch.setattr(probe_http, "match_blockpage", match_blockpage)
+    seen: list[str] = []
+    handler = respond(headers=["X-Served-By: Loopback", "Content-Type: text/html"], seen=seen)
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/path?q=1")
+    assert obs.failure is None
+    assert (obs.url, obs.address, obs.host) == (f"http://{NAME}:{port}/path?q=1", "127.0.0.1", NAME)
+    assert (obs.purpose, obs.hop) == ("target", 0)
+    assert obs.status == 200
+    assert ("x-served-by", "Loopback") in obs.headers
+    assert obs.title == "Example Domain"
+    assert obs.body_length == len(PAGE)
+    assert obs.body_sha256 == hashlib.sha256(PAGE).hexdigest()
+    assert not obs.body_truncated
+    assert obs.location is None and obs.tls_failure is None
+    assert obs.ttfb_ms is not None and obs.duration_ms is not None
+    assert 0 < obs.ttfb_ms <= obs.duration_ms
+    assert obs.blockpage == "test-fingerprint"
+    assert matched == [(200, obs.headers, PAGE)]
+    request_line, *request_headers = seen[0].split("\r\n")
+    assert request_line == "GET /path?q=1 HTTP/1.1"
+    assert f"Host: {NAME}:{port}" in request_headers
+    assert any(h.startswith("User-Agent: Mozilla/5.0") for h in request_headers)
+
+
+async def test_without_address_the_peer_is_recorded(loopback) -> None:
+    async with loopback.serve_tcp(respond()) as port:
+        obs = await _fetch(f"http://127.0.0.1:{port}/", address=None, host="127.0.0.1")
+    assert (obs.failure, obs.status, obs.address) == (None, 200, "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("location", "absolute"),
+    [
+        ("../c?x=1", "http://{NAME}:{port}/c?x=1"),
+        ("/d", "http://{NAME}:{port}/d"),
+        ("https://elsewhere.test/e", "https://elsewhere.test/e"),
+        ("//cdn.test/f", "http://cdn.test/f"),
+    ],
+)
+async def test_redirect_location_is_made_absolute(loopback, location: str, absolute: str) -> None:
+    handler = respond(b"", "301 Moved Permanently", [f"Location: {location}"])
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/a/b")
+    assert obs.status == 301
+    assert obs.location == absolute.format(NAME=NAME, port=port)
+
+
+async def test_location_is_ignored_without_3xx(loopback) -> None:
+    async with loopback.serve_tcp(respond(headers=["Location: /x"])) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert obs.location is None
+
+
+async def test_huge_body_is_capped(loopback) -> None:
+    size = 50 * 1024 * 1024
+
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        chunk = b"x" * 65536
+        for _ in range(size // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()
+
+    async with loopback.serve_tcp(huge) as port:
+        started = time.monotonic()
+        obs = await _fetch(f"http://{NAME}:{port}/", timeout=5, body_cap=256 * 1024)
+        elapsed = time.monotonic() - started
+    assert (obs.failure, obs.status) == (None, 200)
+    assert obs.body_length == 256 * 1024
+    assert obs.body_truncated
+    assert elapsed < 2
+
+
+async def test_trickling_body_stops_at_the_timeout(loopback) -> None:
+    async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<title>slow</title>")
+        while True:
+            await writer.drain()
+            await asyncio.sleep(0.1)
+            writer.write(b".")
+
+    async with loopback.serve_tcp(trickle) as port:
+        started = time.monotonic()
+        obs = await _fetch(f"http://{NAME}:{port}/", timeout=0.6)
+        elapsed = time.monotonic() - started
+    assert obs.failure == "generic_timeout_error"
+    assert obs.status == 200 and obs.ttfb_ms is not None
+    assert obs.body_truncated
+    assert obs.body_length is not None and 19 < obs.body_length < 100
+    assert obs.title == "slow"
+    assert 0.55 <= elapsed < 0.9
+
+
+async def test_silence_times_out_before_headers(loopback) -> None:
+    async with loopback.serve_tcp(loopback.hold) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/", timeout=0.4)
+    assert (obs.failure, obs.status, obs.body_length, obs.body_truncated) == (
+        "generic_timeout_error",
+        None,
+        None,
+        False,
+    )
+    assert obs.blockpage is None and obs.title is None
+
+
+async def test_gzip_body_is_decoded(loopback) -> None:
+    handler = respond(gzip.compress(PAGE), headers=["Content-Encoding: gzip"])
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert (obs.body_length, obs.title) == (len(PAGE), "Example Domain")
+
+
+async def test_headers_are_bounded(loopback) -> None:
+    headers = [f"X-Filler-{i}: {i}" for i in range(150)]
+    handler = respond(headers=[f"X-Long: {'v' * 5000}", *headers])
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert len(obs.headers) == 100
+    assert obs.headers[1] == ("x-long", "v" * 1024)
+
+
+async def test_non_utf8_header_value_is_kept(loopback) -> None:
+    async def latin1(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Name: caf\xe9\r\nContent-Length: 0\r\n\r\n")
+        await reader.read()
+
+    async with loopback.serve_tcp(latin1) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert ("x-name", "caf\\xe9") in obs.headers
+
+
+# --- failures ---------------------------------------------------------------------------
+
+
+async def test_garbage_instead_of_http(loopback) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await reader.read()
+
+    async with loopback.serve_tcp(garbage) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert obs.failure is not None and obs.failure.startswith("unknown_failure: ")
+    assert obs.status is None
+
+
+async def test_close_without_response(loopback) -> None:
+    async def close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+
+    async with loopback.serve_tcp(close) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert (obs.failure, obs.status) == ("eof_error", None)
+
+
+async def test_reset_after_request(loopback) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        loopback.reset(writer)
+
+    async with loopback.serve_tcp(reset) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert (obs.failure, obs.tls_failure, obs.status) == ("connection_reset", None, None)
+
+
+async def test_body_cut_short(loopback) -> None:
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+        await writer.drain()
+
+    async with loopback.serve_tcp(cut) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert (obs.failure, obs.status, obs.body_length) == ("eof_error", 200, 10)
+    assert obs.body_truncated
+
+
+async def test_refused(loopback) -> None:
+    obs = await _fetch(f"http://{NAME}:{loopback.closed_port()}/")
+    assert (obs.failure, obs.address) == ("connection_refused", "127.0.0.1")
+
+
+# --- https ------------------------------------------------------------------------------
+
+
+async def test_https_sends_host_as_sni(loopback, ca, trusting) -> None:
+    sni_seen: list[str] = []
+    seen: list[str] = []
+    context = loopback.server_context(ca, NAME, sni_seen=sni_seen)
+    async with loopback.serve_tcp(respond(seen=seen), ssl=context) as port:
+        obs = await _fetch(f"https://{NAME}:{port}/", verify=trusting)
+    assert (obs.failure, obs.tls_failure, obs.status, obs.title) == (
+        None,
+        None,
+        200,
+        "Example Domain",
+    )
+    assert sni_seen == [NAME]
+    assert f"Host: {NAME}:{port}" in seen[0]
+
+
+async def test_https_wrong_name(loopback, ca, trusting) -> None:
+    context = loopback.server_context(ca, "other.example.test")
+    async with loopback.serve_tcp(respond(), ssl=context) as port:
+        obs = await _fetch(f"https://{NAME}:{port}/", verify=trusting)
+    assert (obs.failure, obs.tls_failure, obs.status) == (
+        "ssl_invalid_hostname",
+        "ssl_invalid_hostname",
+        None,
+    )
+
+
+async def test_https_unknown_authority(loopback, other_ca, trusting) -> None:
+    context = loopback.server_context(other_ca, NAME)
+    async with loopback.serve_tcp(respond(), ssl=context) as port:
+        obs = await _fetch(f"https://{NAME}:{port}/", verify=trusting)
+    assert obs.tls_failure == obs.failure == "ssl_unknown_authority"
+
+
+async def test_https_reset_during_handshake(loopback, trusting) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        loopback.reset(writer)
+
+    async with loopback.serve_tcp(reset) as port:
+        obs = await _fetch(f"https://{NAME}:{port}/", verify=trusting)
+    assert obs.tls_failure == obs.failure == "connection_reset"
+
+
+async def test_https_silent_handshake_times_out(loopback, trusting) -> None:
+    async with loopback.serve_tcp(loopback.hold) as port:
+        obs = await _fetch(f"https://{NAME}:{port}/", verify=trusting, timeout=0.4)
+    assert obs.tls_failure == obs.failure == "generic_timeout_error"
+
+
+async def test_ipv6_address_literal(loopback) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no ::1 on this host")
+    seen: list[str] = []
+    async with loopback.serve_tcp(respond(seen=seen), host="::1") as port:
+        obs = await _fetch(f"http://{NAME}:{port}/", address="::1")
+    assert (obs.failure, obs.address, obs.status) == (None, "::1", 200)
+    assert f"Host: {NAME}:{port}" in seen[0]
+
+
+# --- titles -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "charset", "title"),
+    [
+        (b"<title>Plain</title>", None, "Plain"),
+        (b"<TITLE id=t>\n  Two\t\r\n words  </TITLE >", None, "Two words"),
+        (b"<title>Tom &amp; Jerry &#8212; &eacute;</title>", None, "Tom & Jerry \u2014 \u00e9"),
+        (b"<title>\x1b[2J\x1b]0;owned\x07</title>", None, "\x1b[2J\x1b]0;owned\x07"),
+        (b"<title>&#27;[31mred</title>", None, "[31mred"),  # html.unescape drops C0 refs
+        ("<title>Привет</title>".encode("cp1251"), "windows-1251", "Привет"),
+        (
+            b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">'
+            + "<title>日本語</title>".encode("shift_jis"),
+            None,
+            "日本語",
+        ),
+        (b"<meta charset='koi8-r'><title>\xf0\xd2\xc9</title>", "utf-8", "\ufffd\ufffd\ufffd"),
+        (b"<title>caf\xe9</title>", None, "café"),
+        (b"<title>caf\xe9</title>", "no-such-charset", "café"),
+        (b"<title>" + b"x" * 500 + b"</title>", None, "x" * 200),
+        (b"<title></title>", None, ""),
+        (b"<h1>no title</h1>", None, None),
+        (b"<title>unterminated", None, None),
+        (b" " * 70_000 + b"<title>too far</title>", None, None),
+    ],
+)
+def test_extract_title(body: bytes, charset: str | None, title: str | None) -> None:
+    assert extract_title(body, charset) == title
+
+
+async def test_title_charset_from_header(loopback) -> None:
+    body = "<title>Ελληνικά</title>".encode("iso-8859-7")
+    handler = respond(body, headers=["Content-Type: text/html; charset=ISO-8859-7"])
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert obs.title == "Ελληνικά"
