@@ -1,0 +1,182 @@
+"""One HTTP request, no redirect followed, its response recorded through a body cap.
+
+    obs = await fetch("https://example.com/", address="192.0.2.7", host="example.com",
+                      purpose="target", hop=0, verify=verify, timeout=10, t_origin=t_origin)
+
+With an ``address``, the connection goes to that IP while ``host`` is sent as Host (and
+SNI for https): the runner decides which address answers for a name, never the system
+resolver. The whole exchange (connect, TLS, headers, body) shares one ``timeout``; a body
+cut by it or by the cap keeps what was read and sets ``body_truncated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from netprobe.fingerprints import match_blockpage
+from netprobe.observations import HTTPObservation
+
+from ._body import read_capped
+from ._clock import Stopwatch
+from ._errors import failure_from_exception
+from ._html import extract_title
+
+__all__ = ["BLOCKPAGE_SCAN_BYTES", "REQUEST_HEADERS", "fetch"]
+
+REQUEST_HEADERS = {
+    "User-Agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    ),
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en-US,en;q=0.9",
+    "Accept-Encoding": "gzip, deflate",
+}
+"""Sent with every request: what a browser sends, so that servers and filters see one."""
+
+BLOCKPAGE_SCAN_BYTES = 64 * 1024
+"""How much of the body blockpage fingerprints are matched against."""
+
+_MAX_HEADERS = 100
+_MAX_HEADER_TEXT = 1024
+
+
+async def fetch(
+    url: str,
+    *,
+    address: str | None,
+    host: str,
+    purpose: Literal["target", "innocuous", "https_twin", "dns_check"],
+    hop: int,
+    verify: ssl.SSLContext,
+    timeout: float,
+    t_origin: float,
+    body_cap: int = 1 << 20,
+) -> HTTPObservation:
+    """GET ``url`` (connecting to ``address`` when given) and record the response.
+
+    Reads at most ``body_cap`` bytes of the (decoded) body. Never raises for network
+    failures: they are the observation's ``failure``, and ``tls_failure`` too when the TLS
+    handshake is where it happened.
+    """
+    clock = Stopwatch(t_origin)
+    exchange = _Exchange()
+    failure: str | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            await _request(exchange, url, address, host, verify, body_cap, clock)
+    except Exception as exc:
+        failure = failure_from_exception(exc)
+        # Cut while reading the body: what was read is kept, but it is not the whole body.
+        exchange.body_truncated = exchange.status is not None
+    duration_ms = clock.elapsed_ms()
+    responded = exchange.status is not None
+    headers = tuple(exchange.headers)
+    body = bytes(exchange.body)
+    return HTTPObservation(
+        url=url,
+        address=address or exchange.peer,
+        host=host,
+        purpose=purpose,
+        hop=hop,
+        t0=clock.t0,
+        duration_ms=duration_ms,
+        failure=failure,
+        ttfb_ms=exchange.ttfb_ms,
+        status=exchange.status,
+        headers=headers,
+        title=extract_title(body, exchange.charset) if responded else None,
+        body_length=len(body) if responded else None,
+        body_sha256=hashlib.sha256(body).hexdigest() if responded else None,
+        body_truncated=exchange.body_truncated,
+        location=_location(url, exchange.status, headers),
+        blockpage=(
+            match_blockpage(exchange.status, headers, body[:BLOCKPAGE_SCAN_BYTES])
+            if responded
+            else None
+        ),
+        tls_failure=failure if exchange.in_tls_handshake else None,
+    )
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """What is known so far; it survives the exception that ends the exchange early."""
+
+    peer: str | None = None
+    in_tls_handshake: bool = False
+    ttfb_ms: float | None = None
+    status: int | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    charset: str | None = None
+    body: bytearray = field(default_factory=bytearray)
+    body_truncated: bool = False
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's ``trace`` extension: which connection step is under way."""
+        if event == "connection.connect_tcp.complete":
+            server = info["return_value"].get_extra_info("server_addr")
+            self.peer = server[0] if server else None
+        elif event == "connection.start_tls.started":
+            self.in_tls_handshake = True
+        elif event == "connection.start_tls.complete":
+            self.in_tls_handshake = False
+
+    def record_response(self, response: httpx.Response, ttfb_ms: float) -> None:
+        self.ttfb_ms = ttfb_ms
+        self.status = response.status_code
+        self.headers = [
+            (_text(name).lower(), _text(value))
+            for name, value in response.headers.raw[:_MAX_HEADERS]
+        ]
+        self.charset = response.charset_encoding
+
+
+async def _request(
+    exchange: _Exchange,
+    url: str,
+    address: str | None,
+    host: str,
+    verify: ssl.SSLContext,
+    body_cap: int,
+    clock: Stopwatch,
+) -> None:
+    target = httpx.URL(url)
+    extensions: dict[str, Any] = {"trace": exchange.trace}
+    if target.scheme == "https":
+        extensions["sni_hostname"] = host
+    # A client per request: its connection pool is keyed by origin, not by (address, SNI).
+    async with (
+        httpx.AsyncClient(verify=verify, trust_env=False, timeout=None) as client,
+        client.stream(
+            "GET",
+            target if address is None else target.copy_with(host=address),
+            headers={**REQUEST_HEADERS, "Host": target.copy_with(host=host).netloc.decode()},
+            extensions=extensions,
+        ) as response,
+    ):
+        exchange.record_response(response, clock.elapsed_ms())
+        exchange.body_truncated = await read_capped(response, exchange.body, body_cap)
+
+
+def _text(raw: bytes) -> str:
+    return raw[:_MAX_HEADER_TEXT].decode("utf-8", errors="backslashreplace")
+
+
+def _location(url: str, status: int | None, headers: tuple[tuple[str, str], ...]) -> str | None:
+    """The redirect target of a 3xx response, made absolute; None if absent or unusable."""
+    if status is None or not 300 <= status < 400:
+        return None
+    value = next((value for name, value in headers if name == "location"), None)
+    if value is None:
+        return None
+    try:
+        return str(httpx.URL(url).join(value.strip()))
+    except httpx.InvalidURL:
+        return None
