@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -64,16 +65,16 @@ def _detail(result: TargetResult) -> Text:
 
 
 def results_table(results: Iterable[TargetResult]) -> Table:
-    table = Table(show_lines=False, expand=False, header_style="bold")
-    table.add_column("target", overflow="fold")
-    table.add_column("category")
-    table.add_column("verdict")
-    table.add_column("blocking")
-    table.add_column("evidence / page title", overflow="fold", ratio=1)
-    table.add_column("ms", justify="right")
+    table = Table(box=box.SIMPLE_HEAD, show_lines=False, header_style="bold", pad_edge=False)
+    table.add_column("target", overflow="fold", min_width=24)
+    table.add_column("category", max_width=10)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("blocking", no_wrap=True)
+    table.add_column("evidence / page title", overflow="fold", ratio=1, min_width=30)
+    table.add_column("ms", justify="right", no_wrap=True)
     for result in results:
         analysis, latency = result.analysis, result.latency
-        total = latency.ttfb or latency.tls or latency.connect or latency.dns
+        total = latency.ttfb if analysis.verdict == "accessible" else None
         table.add_row(
             Text(sanitize(result.target.url, 80)),
             Text(sanitize(result.target.category or result.target.list_name or "")),

@@ -193,17 +193,18 @@ class _Measurement:
     async def _prepare(self, scheme: str, host: str, port: int) -> str | None:
         """Run the steps before HTTP; return the address to fetch from, or None to stop."""
         resolution = await self._resolve(host)
-        connected = await self._connect(host, port, resolution)
-        if not connected:
-            return None
+        # A suspect answer gets checked alongside the connects: does the address serve a
+        # blockpage over plain HTTP, does it hold a valid certificate for the name?
         checks: list[Awaitable[object]] = []
-        if resolution.suspect and scheme == "https":
-            checks.append(self._check_dns_blockpage(host, connected[0]))
-        if resolution.suspect and scheme == "http":
-            checks.append(self._tls_pair(connected[0], 443, host))
+        suspect = [a for a in resolution.local if not is_bogon(a)] if resolution.suspect else []
+        if suspect and scheme == "https":
+            checks.append(self._http(f"http://{host}/", suspect[0], host, "dns_check", 0))
+        if suspect and scheme == "http":
+            checks.append(self._tls_pair(suspect[0], 443, host))
         running_checks = asyncio.gather(*checks)
-        address: str | None = connected[0]
-        if scheme == "https":
+        connected = await self._connect(host, port, resolution)
+        address = connected[0] if connected else None
+        if scheme == "https" and connected:
             verified = await asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
             address = next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
         await running_checks
@@ -289,10 +290,6 @@ class _Measurement:
             )  # fmt: skip
             self.tls.append(retry)
         return first.failure is None
-
-    async def _check_dns_blockpage(self, host: str, address: str) -> None:
-        """Does the suspect address serve a blockpage over plain HTTP?"""
-        await self._http(f"http://{host}/", address, host, "dns_check", 0)
 
     # -- HTTP -------------------------------------------------------------------------------
 
