@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from netprobe import __version__
+from netprobe._defaults import CONCURRENCY, STEP_TIMEOUT
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -102,14 +103,14 @@ def lists_command() -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(0.1, 300),
-    default=10.0,
+    default=STEP_TIMEOUT,
     show_default=True,
     help="Seconds allowed for each network step.",
 )
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1024),
-    default=64,
+    default=CONCURRENCY,
     show_default=True,
     help="Targets measured at once.",
 )

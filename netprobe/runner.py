@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from netprobe._defaults import BODY_CAP, CONCURRENCY, STEP_TIMEOUT
 from netprobe.analysis import (
     Analysis,
     RunContext,
@@ -68,10 +69,10 @@ class ProbeOptions:
     resolver: dns.ResolverSpec
     control_resolvers: tuple[dns.ResolverSpec, ...]
     verify: ssl.SSLContext
-    timeout: float = 10.0
+    timeout: float = STEP_TIMEOUT
     """Budget of each network step, in seconds."""
-    concurrency: int = 64
-    body_cap: int = 1 << 20
+    concurrency: int = CONCURRENCY
+    body_cap: int = BODY_CAP
     max_redirects: int = 10
     addresses_per_family: int = 2
     asn_of: Callable[[str], int | None] | None = None
@@ -138,15 +139,43 @@ class _Resolution:
         return bool(self.control) and not set(self.local) & set(self.control)
 
 
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """What the measurements of one run share."""
+
+    doh_client: httpx.AsyncClient | None
+    dns_slots: dict[str, asyncio.Semaphore]
+    """Per resolver: queries in flight are bounded, so that a burst of hundreds of targets
+    does not overflow the resolver (or our socket buffers) and pass for DNS timeouts."""
+
+    async def query(
+        self,
+        domain: str,
+        qtype: Literal["A", "AAAA"],
+        resolver: dns.ResolverSpec,
+        role: Role,
+        *,
+        timeout: float,
+        t_origin: float,
+    ) -> DNSObservation:
+        async with self.dns_slots[str(resolver)]:
+            return await dns.query(
+                domain, qtype, resolver, role, timeout=timeout, t_origin=t_origin,
+                doh_client=self.doh_client,
+            )  # fmt: skip
+
+
+DNS_IN_FLIGHT = 64
+"""Queries in flight to one resolver at a time."""
+
+
 class _Measurement:
     """The observations of one target, collected step by step."""
 
-    def __init__(
-        self, target: Target, options: ProbeOptions, doh_client: httpx.AsyncClient | None
-    ) -> None:
+    def __init__(self, target: Target, options: ProbeOptions, shared: _Shared) -> None:
         self.target = target
         self.options = options
-        self.doh_client = doh_client
+        self.shared = shared
         self.t_origin = time.monotonic()
         self.dns: list[DNSObservation] = []
         self.tcp: list[TCPObservation] = []
@@ -215,14 +244,8 @@ class _Measurement:
             return self._resolutions[host]
         opts = self.options
         queries = [
-            dns.query(
-                host,
-                qtype,
-                resolver,
-                role,
-                timeout=opts.timeout,
-                t_origin=self.t_origin,
-                doh_client=self.doh_client,
+            self.shared.query(
+                host, qtype, resolver, role, timeout=opts.timeout, t_origin=self.t_origin
             )
             for resolver, role in self._roles([opts.resolver], opts.control_resolvers)
             for qtype in ("A", "AAAA")
@@ -334,10 +357,8 @@ class _Measurement:
             await self._http(twin, address, host, "https_twin", 0)
 
 
-async def _measure(
-    target: Target, options: ProbeOptions, doh_client: httpx.AsyncClient | None
-) -> Observations:
-    measurement = _Measurement(target, options, doh_client)
+async def _measure(target: Target, options: ProbeOptions, shared: _Shared) -> Observations:
+    measurement = _Measurement(target, options, shared)
     try:
         return await measurement.run()
     except Exception:
@@ -390,10 +411,10 @@ async def probe(
         )
         return TargetResult(targets[index], obs, analysis, Latency.of(obs))
 
-    async def one(index: int, doh_client: httpx.AsyncClient | None) -> None:
+    async def one(index: int, shared: _Shared) -> None:
         async with semaphore:
             try:
-                measured[index] = await _measure(targets[index], options, doh_client)
+                measured[index] = await _measure(targets[index], options, shared)
             except _MeasurementError as exc:
                 measured[index] = exc.partial
                 errors[index] = f"internal error while measuring (see the log): {exc.__cause__}"
@@ -406,7 +427,9 @@ async def probe(
                 on_result(provisional)
 
     async with _doh_client(options) as doh_client:
-        await asyncio.gather(*(one(i, doh_client) for i in range(len(targets))))
+        resolvers = (options.resolver, *options.control_resolvers)
+        shared = _Shared(doh_client, {str(r): asyncio.Semaphore(DNS_IN_FLIGHT) for r in resolvers})
+        await asyncio.gather(*(one(i, shared) for i in range(len(targets))))
 
     run.network_down = network_is_down(measured.values())
     final = RunContext(

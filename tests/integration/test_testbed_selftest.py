@@ -20,6 +20,8 @@ import pytest
 from tests.testbed import Testbed
 from tests.testbed.topology import (
     BLOCKPAGE_IP,
+    BULK_BLACKHOLED,
+    BULK_OPEN,
     CONTROL_DNS_IP,
     INET_NS,
     INTERCEPTION_CA_NAME,
@@ -186,6 +188,10 @@ def _censored() -> list[Check]:
             stdin=trickle_request,
         ),
         Check("escape", f"{CURL} https://escape.hostile.test/", 0, escape),
+        # Bulk names for the benchmark: a wildcard certificate, one /24 blackholed.
+        Check("bulk-dns", f"{DIG} +short {ISP} n7.{BULK_OPEN}", 0, "198.19.2."),
+        Check("bulk-open", f"{CURL} https://n7.{BULK_OPEN}/", 0, _title(f"n7.{BULK_OPEN}")),
+        Check("bulk-blackholed", f"{CURL_STALL} https://n7.{BULK_BLACKHOLED}/", CURL_TIMEOUT),
         # An address of no site: default certificate and page.
         Check(
             "default-site",

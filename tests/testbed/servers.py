@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+import ipaddress
 import json
 import ssl
 import sys
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -117,10 +119,13 @@ def _parse_query(wire: bytes) -> dns.message.Message | None:
 class Authoritative:
     """The trusted DNS server: true A records for the testbed zone, no AAAA records."""
 
-    def __init__(self, zone: str, ttl: int, records: dict[str, str]) -> None:
+    def __init__(
+        self, zone: str, ttl: int, records: dict[str, str], bulk: dict[str, str] | None = None
+    ) -> None:
         self._zone = dns.name.from_text(zone)
         self._ttl = ttl
         self._records = {dns.name.from_text(name): ip for name, ip in records.items()}
+        self._bulk = [(dns.name.from_text(parent), net) for parent, net in (bulk or {}).items()]
         # Parents of existing names exist too (empty non-terminals): NODATA, not NXDOMAIN.
         self._existing = {
             ancestor
@@ -143,15 +148,26 @@ class Authoritative:
         name = question.name.canonicalize()
         if not name.is_subdomain(self._zone):
             response.set_rcode(dns.rcode.REFUSED)
-        elif name in self._records and question.rdtype == dns.rdatatype.A:
+        elif (address := self._address(name)) and question.rdtype == dns.rdatatype.A:
             response.answer.append(
-                dns.rrset.from_text(question.name, self._ttl, "IN", "A", self._records[name])
+                dns.rrset.from_text(question.name, self._ttl, "IN", "A", address)
             )
         else:
-            if name not in self._existing:
+            if name not in self._existing and address is None:
                 response.set_rcode(dns.rcode.NXDOMAIN)
             response.authority.append(self._soa)
         return response.to_wire()
+
+    def _address(self, name: dns.name.Name) -> str | None:
+        if name in self._records:
+            return self._records[name]
+        # Bulk names (any label under a bulk parent) spread over the parent's /24, for the
+        # benchmark's hundreds of targets.
+        for parent, net in self._bulk:
+            if name.parent() == parent:
+                host = 1 + zlib.crc32(name.to_text().encode()) % 250
+                return str(ipaddress.ip_network(net)[host])
+        return None
 
 
 class Resolver:
@@ -383,6 +399,10 @@ class Web:
             for v in config.get("vhosts", [])
         ]
         self._by_ip = {v.ip: v for v in self._vhosts}
+        self._bulk_nets = [
+            (ipaddress.ip_network(b["net"]), _server_context(b["pem"]))
+            for b in config.get("bulk_vhosts", [])
+        ]
         self._by_name = {v.name: v for v in self._vhosts}
         self._default_context: ssl.SSLContext | None = None
         if "default_pem" in config:
@@ -425,8 +445,15 @@ class Web:
         vhost = self._by_ip.get(local_ip)
         if vhost is not None:
             return vhost.context
+        bulk = self._bulk_context(local_ip)
+        if bulk is not None:
+            return bulk
         assert self._default_context is not None
         return self._default_context
+
+    def _bulk_context(self, local_ip: str) -> ssl.SSLContext | None:
+        address = ipaddress.ip_address(local_ip)
+        return next((context for net, context in self._bulk_nets if address in net), None)
 
     def _handler(self, tls: str, page: str) -> Handler:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -478,6 +505,8 @@ class Web:
         if page != "vhosts":
             return page, host
         vhost = self._by_ip.get(local_ip) or self._by_name.get(host)
+        if vhost is None and self._bulk_context(local_ip) is not None:
+            return "site", host
         return (vhost.page, vhost.name) if vhost else ("default", host)
 
 
@@ -505,7 +534,7 @@ def _render(kind: str, name: str, peer: str) -> Page:
 async def _main(config: dict[str, Any]) -> None:
     if "authoritative" in config:
         auth = config["authoritative"]
-        server = Authoritative(auth["zone"], auth["ttl"], auth["records"])
+        server = Authoritative(auth["zone"], auth["ttl"], auth["records"], auth.get("bulk"))
         await _serve_dns(auth["ip"], server.answer)
     if "resolver" in config:
         res = config["resolver"]

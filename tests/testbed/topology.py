@@ -31,6 +31,8 @@ import trustme
 
 __all__ = [
     "BLOCKPAGE_IP",
+    "BULK_BLACKHOLED",
+    "BULK_OPEN",
     "CONTROL_DNS_IP",
     "ECHO_IP",
     "INTERCEPTION_CA_NAME",
@@ -59,6 +61,10 @@ SUBSTITUTE_IP = "198.18.200.2"
 MITM_IP = "198.18.200.3"
 TLS_FAILURE_IP = "198.18.200.4"
 ISP_SERVER_IPS = (BLOCKPAGE_IP, SUBSTITUTE_IP, MITM_IP, TLS_FAILURE_IP)
+# Bulk names for the benchmark: any ``<label>.<parent>`` resolves into the parent's /24;
+# the censored ISP blackholes the second one.
+BULK_OPEN, BULK_BLACKHOLED = "open.bulk.test", "blackholed.bulk.test"
+BULK_NETS = {BULK_OPEN: "198.19.2.0/24", BULK_BLACKHOLED: "198.19.3.0/24"}
 TRUSTED_CA_NAME = "Testbed Root CA"
 INTERCEPTION_CA_NAME = "Testbed Interception CA"
 DNS_TTL = 300
@@ -467,6 +473,8 @@ class Testbed:
     def _isp_rules(self, network: Network) -> str:
         forward, prerouting, input_ = [], [], []
         if network.name == "censored":
+            blackholed = BULK_NETS[BULK_BLACKHOLED]
+            forward.append(f"-A FORWARD -i {ISP_CLIENT_IF} -d {blackholed} -j DROP")
             for site in SITES:
                 filter_rule, nat_rule = _censor_rules(site)
                 forward += [filter_rule] if filter_rule else []
@@ -509,9 +517,9 @@ class Testbed:
         ca = trustme.CA(organization_name=TRUSTED_CA_NAME)
         ca.cert_pem.write_to_path(str(self.ca_bundle))
 
-        def issue(name: str) -> str:
-            pem = STATE_DIR / f"{name}.pem"
-            leaf = ca.issue_cert(name, common_name=name)
+        def issue(name: str, *more: str) -> str:
+            pem = STATE_DIR / f"{name.replace('*', '_')}.pem"
+            leaf = ca.issue_cert(name, *more, common_name=name)
             leaf.private_key_and_cert_chain_pem.write_to_path(str(pem))
             return str(pem)
 
@@ -523,7 +531,11 @@ class Testbed:
                 "zone": "test.",
                 "ttl": DNS_TTL,
                 "records": {name: ip for name, ip, _ in vhosts},
+                "bulk": BULK_NETS,
             },
+            "bulk_vhosts": [
+                {"net": net, "pem": issue(f"*.{parent}")} for parent, net in BULK_NETS.items()
+            ],
             "vhosts": [
                 {"name": name, "ip": ip, "page": page, "pem": issue(name)}
                 for name, ip, page in vhosts

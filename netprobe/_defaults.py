@@ -1,0 +1,11 @@
+"""Defaults shared by the library and the command line (kept import-light for start-up)."""
+
+__all__ = ["BODY_CAP", "CONCURRENCY", "STEP_TIMEOUT"]
+
+STEP_TIMEOUT = 10.0
+"""Seconds allowed for each network step (OONI uses 10 s for connect, handshake and fetch)."""
+CONCURRENCY = 256
+"""Targets measured at once: enough that a list with many blackholed targets, each holding
+its slot for a whole timeout, does not queue the rest behind them."""
+BODY_CAP = 1 << 20
+"""Most bytes of a response body ever read."""
