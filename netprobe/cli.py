@@ -145,6 +145,7 @@ def run_command(
     printed and written).
     """
     _configure_logging(quiet, verbose)
+    _raise_open_file_limit()
     targets = _collect_targets(urls, list_names, files)
     options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
     fmt = output_format or ("table" if sys.stdout.isatty() else "json")
@@ -200,6 +201,16 @@ def _run_async(coro: Coroutine[Any, Any, object]) -> None:
     import asyncio
 
     asyncio.run(coro)
+
+
+def _raise_open_file_limit() -> None:
+    """Hundreds of targets at once need more sockets than the usual soft limit of 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _configure_logging(quiet: bool, verbose: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -64,20 +64,22 @@ def _detail(result: TargetResult) -> Text:
     return Text(sanitize(title, 80), style="dim") if title else Text("")
 
 
-def results_table(results: Iterable[TargetResult]) -> Table:
+def results_table(results: Sequence[TargetResult]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_lines=False, header_style="bold", pad_edge=False)
     table.add_column("target", overflow="fold", min_width=24)
-    table.add_column("category", max_width=10)
+    categories = [sanitize(r.target.category or r.target.list_name or "") for r in results]
+    if any(categories):
+        table.add_column("category", max_width=10)
     table.add_column("verdict", no_wrap=True)
     table.add_column("blocking", no_wrap=True)
     table.add_column("evidence / page title", overflow="fold", ratio=1, min_width=30)
     table.add_column("ms", justify="right", no_wrap=True)
-    for result in results:
+    for result, category in zip(results, categories, strict=True):
         analysis, latency = result.analysis, result.latency
         total = latency.ttfb if analysis.verdict == "accessible" else None
         table.add_row(
             Text(sanitize(result.target.url, 80)),
-            Text(sanitize(result.target.category or result.target.list_name or "")),
+            *([Text(category)] if any(categories) else []),
             Text(analysis.verdict, style=VERDICT_STYLES[analysis.verdict]),
             Text(analysis.blocking or ""),
             _detail(result),
