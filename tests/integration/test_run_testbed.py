@@ -7,6 +7,8 @@ tests then read the report like the scenario table below.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -215,3 +217,24 @@ def test_lossy_link_gives_no_false_blocking(testbed: Any) -> None:
         r["latency_ms"]["connect"] for r in run.report["results"] if r["latency_ms"]["connect"]
     ]
     assert min(latency) >= 250, latency
+
+
+def test_interrupt_keeps_what_was_measured(testbed: Any, tmp_path: Any) -> None:
+    out = tmp_path / "partial.json"
+    argv = [
+        "ip", "netns", "exec", testbed.networks["censored"].client_ns,
+        "python3", "-m", "netprobe", "run", "https://www.clean.test/", "https://blackhole.tcp.test/",
+        "--control-resolver", testbed.control_resolver, "--ca-bundle", str(testbed.ca_bundle),
+        "--timeout", "20", "--format", "json", "-o", str(out),
+    ]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        time.sleep(2.5)  # the clean target is done; the blackholed one waits for its timeout
+        run.send_signal(signal.SIGINT)
+        stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    for report in (json.loads(stdout), json.loads(out.read_text())):
+        assert report["complete"] is False
+        assert [(r["url"], r["verdict"]) for r in report["results"]] == [
+            ("https://www.clean.test/", "accessible")
+        ]
