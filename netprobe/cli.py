@@ -6,8 +6,10 @@ commands so that ``netprobe --help`` starts fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -16,9 +18,12 @@ from netprobe import __version__
 from netprobe._defaults import CONCURRENCY, STEP_TIMEOUT
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    import ssl
     from datetime import datetime
 
+    from rich.console import Console
+
+    from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
     from netprobe.report import ProbeInfo
     from netprobe.runner import ProbeOptions, RunResult, TargetResult
     from netprobe.targets import Target
@@ -53,6 +58,109 @@ def lists_command() -> None:
     for name, targets in builtin_lists().items():
         categories = sorted({t.category for t in targets if t.category})
         click.echo(f"{name:<12} {len(targets):>4} targets  {', '.join(categories)}")
+
+
+@main.group("asn")
+def asn_group() -> None:
+    """ASN data: build the local IPASN file, look addresses up."""
+
+
+@asn_group.command("update")
+@click.option(
+    "--dir",
+    "directory",
+    metavar="DIR",
+    help="Where to write ipasn.dat and asnames.json (default: the user cache).",
+)
+@click.option(
+    "--rib-url", metavar="URL", help="An MRT RIB dump to convert (default: RouteViews' latest)."
+)
+@click.option("--names-url", metavar="URL", help="The AS names page (default: CIDR report's).")
+@click.option("--ca-bundle", metavar="PATH", help="CA certificates for the downloads.")
+def asn_update_command(
+    directory: str | None, rib_url: str | None, names_url: str | None, ca_bundle: str | None
+) -> None:
+    """Download the latest BGP table dump and build the IPASN data file from it."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from netprobe.asn import ASNUpdateError, update_database
+
+    verify = _verify_context(ca_bundle)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=console,
+        redirect_stdout=False, redirect_stderr=False, disable=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("", total=None)
+
+        def stage(text: str) -> None:
+            bar.update(task, description=text, completed=0, total=None)
+            if not console.is_terminal:
+                click.echo(f"netprobe: {text}", err=True)
+
+        def progress(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            result = update_database(
+                directory, rib_url=rib_url, names_url=names_url, progress=progress, stage=stage,
+                verify=verify,
+            )  # fmt: skip
+        except ASNUpdateError as exc:
+            _die(EXIT_FAILED, str(exc))
+    if result.note:
+        click.echo(f"netprobe: warning: {result.note}", err=True)
+    click.echo(
+        f"{result.db_path}: {result.prefixes_v4} IPv4 and {result.prefixes_v6} IPv6 prefixes, "
+        f"{result.as_names} AS names, from {result.rib_url}"
+    )
+
+
+@asn_group.command("lookup")
+@click.argument("addresses", nargs=-1, required=True, metavar="IP...")
+@click.option("--asn-db", metavar="PATH", help="IPASN data file (default: the user cache).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    help="Default: table on a terminal, json otherwise.",
+)
+def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
+                       output_format: str | None) -> None:  # fmt: skip
+    """Show the ASN, prefix, AS name and country of addresses."""
+    import asyncio
+    import ipaddress
+    import json
+    from dataclasses import asdict
+
+    from netprobe.asn import DEFAULT_DB, ASNError, ASNResolver
+
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            _die(EXIT_USAGE, f"{address!r} is not an IP address")
+    try:
+        resolver = ASNResolver(asn_db or DEFAULT_DB)
+    except ASNError as exc:
+        _die(EXIT_USAGE, str(exc))
+    if resolver.note:
+        click.echo(f"netprobe: {resolver.note}", err=True)
+
+    async def look_up() -> list[ASInfo]:
+        return list(await asyncio.gather(*(resolver.lookup_async(a) for a in addresses)))
+
+    infos = asyncio.run(look_up())
+    if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
+        rows = [{"address": a, **asdict(i)} for a, i in zip(addresses, infos, strict=True)]
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from rich.console import Console
+
+    from netprobe.render import asn_table
+
+    Console().print(asn_table(addresses, infos))
 
 
 @main.command("run")
@@ -119,6 +227,39 @@ def lists_command() -> None:
     type=click.Choice(["blocked", "anomaly"]),
     help="Exit 3 when a result is blocked (or, with anomaly, blocked or an anomaly).",
 )
+@click.option(
+    "--asn-db",
+    metavar="PATH",
+    help="IPASN data file for ASN lookups (default: the one `netprobe asn update` writes; "
+    "without one, Team Cymru's DNS service is asked).",
+)
+@click.option(
+    "--ip-service",
+    "ip_services",
+    multiple=True,
+    metavar="URL",
+    callback=lambda _ctx, _param, urls: _checked_ip_services(urls),
+    help="Plain-text IP echo URL that replaces the default ways of finding this network's "
+    "public address; repeatable.",
+)
+@click.option(
+    "--asn",
+    "asn_override",
+    type=click.IntRange(0, 4294967295),
+    help="This network's ASN: skips finding the public address (offline use).",
+)
+@click.option(
+    "--cc",
+    "cc_override",
+    metavar="XX",
+    callback=lambda _ctx, _param, cc: _checked_country(cc),
+    help="This network's country code (ISO 3166 alpha-2).",
+)
+@click.option(
+    "--include-ip",
+    is_flag=True,
+    help="Write this machine's public IP address into the report (off by default: privacy).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar, only warnings and errors.")
 @click.option("-v", "--verbose", count=True, help="Log what is done (twice: debug).")
 def run_command(
@@ -133,6 +274,11 @@ def run_command(
     timeout: float,
     concurrency: int,
     fail_on: str | None,
+    asn_db: str | None,
+    ip_services: tuple[str, ...],
+    asn_override: int | None,
+    cc_override: str | None,
+    include_ip: bool,
     quiet: bool,
     verbose: int,
 ) -> None:
@@ -148,59 +294,171 @@ def run_command(
     _raise_open_file_limit()
     targets = _collect_targets(urls, list_names, files)
     options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
+    networks = _asn_resolver(asn_db, options)
+    options = replace(options, networks=networks)
     fmt = output_format or ("table" if sys.stdout.isatty() else "json")
+
+    import asyncio
 
     from rich.console import Console
 
-    from netprobe.report import ProbeInfo
+    from netprobe.asn import discover_probe
     from netprobe.runner import RunResult, probe
 
-    probe_info = ProbeInfo(
-        resolver=str(options.resolver),
-        control_resolvers=tuple(str(r) for r in options.control_resolvers),
-        asn_note="ASN lookup is not available yet",
-    )
-    stderr = Console(stderr=True)
     run = RunResult(started_at=_now())
-    emit = _jsonl_writer(probe_info) if fmt == "jsonl" else None
-    show_progress = not quiet and stderr.is_terminal
+    identity: list[ProbeIdentity] = []
+    emit = _JsonLines() if fmt == "jsonl" else None
+    stderr = Console(stderr=True)
+    progress = _ProgressBar(stderr, len(targets)) if not quiet and stderr.is_terminal else None
+
+    def on_result(result: TargetResult) -> None:
+        if progress is not None:
+            progress.advance(result)
+        if emit is not None:
+            emit(result)
+
+    async def measure() -> None:
+        # Where we measure from is found alongside the targets, not before them.
+        finding = asyncio.ensure_future(
+            discover_probe(
+                ip_services=ip_services or None,
+                resolver=networks,
+                asn_override=asn_override,
+                cc_override=cc_override,
+                timeout=min(options.timeout, 4.0),
+                verify=options.verify,
+            )
+        )
+        if emit is not None:
+            finding.add_done_callback(lambda done: emit.ready(done.result().asn))
+        await probe(targets, options, on_result=on_result, run=run)
+        identity.append(await finding)
+
     try:
-        if show_progress:
-            from netprobe.render import progress_bar
-
-            with progress_bar(stderr) as bar:
-                task = bar.add_task("", total=len(targets))
-
-                def advance(result: TargetResult) -> None:
-                    bar.update(task, advance=1, description=result.target.domain)
-                    if emit:
-                        emit(result)
-
-                _run_async(probe(targets, options, on_result=advance, run=run))
-        else:
-            _run_async(probe(targets, options, on_result=emit, run=run))
+        with progress or contextlib.nullcontext():
+            asyncio.run(measure())
     except KeyboardInterrupt:
         run.interrupted = True
         run.finished_at = _now()
     except OSError as exc:
         _die(EXIT_FAILED, f"the run could not be carried out: {exc}")
 
+    probe_info = _probe_info(options, identity[0] if identity else None, include_ip)
+    if emit is not None:
+        emit.ready(probe_info.asn)  # an interrupted run still prints what it held back
     _print_results(run, probe_info, fmt, _options_dict(options, fmt), output, quiet)
     if run.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(_exit_code(run, fail_on))
 
 
+def _checked_ip_services(urls: tuple[str, ...]) -> tuple[str, ...]:
+    from netprobe.asn import validate_ip_service
+
+    try:
+        return tuple(validate_ip_service(url) for url in urls)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--ip-service") from None
+
+
+def _checked_country(cc: str | None) -> str | None:
+    if cc is None:
+        return None
+    if len(cc) != 2 or not cc.isascii() or not cc.isalpha():
+        raise click.BadParameter(f"{cc!r} is not a two-letter country code", param_hint="--cc")
+    return cc.upper()
+
+
+def _asn_resolver(asn_db: str | None, options: ProbeOptions) -> ASNResolver:
+    from netprobe.asn import DEFAULT_DB, ASNError, ASNResolver
+
+    try:
+        resolver = ASNResolver(
+            asn_db if asn_db else DEFAULT_DB,
+            cymru_resolver=options.resolver,
+            timeout=min(options.timeout, 4.0),
+            verify=options.verify,
+        )
+    except ASNError as exc:
+        _die(EXIT_USAGE, str(exc))
+    if resolver.note:
+        logging.getLogger("netprobe").warning("%s", resolver.note)
+    return resolver
+
+
+def _probe_info(
+    options: ProbeOptions, identity: ProbeIdentity | None, include_ip: bool
+) -> ProbeInfo:
+    from netprobe.report import ProbeInfo
+
+    return ProbeInfo(
+        resolver=str(options.resolver),
+        control_resolvers=tuple(str(r) for r in options.control_resolvers),
+        asn=identity.asn if identity else None,
+        as_name=identity.as_name if identity else None,
+        cc=identity.cc if identity else None,
+        ip_method=identity.ip_method if identity else None,
+        ip=identity.ip if identity and include_ip else None,
+        asn_note=identity.note if identity else "interrupted before this network was found",
+    )
+
+
+class _JsonLines:
+    """Prints each result as one JSON line, once this network's ASN (in every line) is known;
+    results that finish before that are held back until then."""
+
+    def __init__(self) -> None:
+        self._held: list[TargetResult] = []
+        self._asn: int | None = None
+        self._known = False
+
+    def __call__(self, result: TargetResult) -> None:
+        if self._known:
+            self._write(result)
+        else:
+            self._held.append(result)
+
+    def ready(self, asn: int | None) -> None:
+        if self._known:
+            return
+        self._asn, self._known = asn, True
+        for result in self._held:
+            self._write(result)
+        self._held.clear()
+
+    def _write(self, result: TargetResult) -> None:
+        import json
+
+        from netprobe.report import result_to_dict
+
+        sys.stdout.write(json.dumps(result_to_dict(result, self._asn), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+class _ProgressBar:
+    """The progress bar on stderr: entered around the run, advanced per result."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        from netprobe.render import progress_bar
+
+        self._bar = progress_bar(console)
+        self._task = self._bar.add_task("", total=total)
+
+    def __enter__(self) -> _ProgressBar:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(None, None, None)
+
+    def advance(self, result: TargetResult) -> None:
+        self._bar.update(self._task, advance=1, description=result.target.domain)
+
+
 def _now() -> datetime:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
-
-
-def _run_async(coro: Coroutine[Any, Any, object]) -> None:
-    import asyncio
-
-    asyncio.run(coro)
 
 
 def _raise_open_file_limit() -> None:
@@ -250,7 +508,6 @@ def _probe_options(
     concurrency: int,
 ) -> ProbeOptions:
     from netprobe.probe.dns import ResolverSpecError, parse_resolver, system_resolver
-    from netprobe.probe.tls import make_verify_context
     from netprobe.runner import ProbeOptions
 
     try:
@@ -263,34 +520,26 @@ def _probe_options(
             local = system_resolver()
         except (ResolverSpecError, OSError) as exc:
             _die(EXIT_FAILED, f"no system resolver ({exc}); pass --resolver HOST")
-    try:
-        verify = make_verify_context(ca_bundle)
-    except ValueError as exc:
-        _die(EXIT_USAGE, str(exc))
     return ProbeOptions(
         resolver=local,
         control_resolvers=controls,
-        verify=verify,
+        verify=_verify_context(ca_bundle),
         timeout=timeout,
         concurrency=concurrency,
     )
 
 
+def _verify_context(ca_bundle: str | None) -> ssl.SSLContext:
+    from netprobe.probe.tls import make_verify_context
+
+    try:
+        return make_verify_context(ca_bundle)
+    except ValueError as exc:
+        _die(EXIT_USAGE, str(exc))
+
+
 def _options_dict(options: ProbeOptions, fmt: str) -> dict[str, Any]:
     return {"timeout": options.timeout, "concurrency": options.concurrency, "format": fmt}
-
-
-def _jsonl_writer(probe_info: ProbeInfo) -> Callable[[TargetResult], None]:
-    import json
-
-    from netprobe.report import result_to_dict
-
-    def emit(result: TargetResult) -> None:
-        line = json.dumps(result_to_dict(result, probe_info), ensure_ascii=False)
-        sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-
-    return emit
 
 
 def _print_results(

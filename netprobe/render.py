@@ -22,9 +22,17 @@ from rich.text import Text
 from netprobe.analysis import VERDICTS
 
 if TYPE_CHECKING:
+    from netprobe.asn import ASInfo
     from netprobe.runner import RunResult, TargetResult
 
-__all__ = ["VERDICT_STYLES", "progress_bar", "results_table", "sanitize", "summary_line"]
+__all__ = [
+    "VERDICT_STYLES",
+    "asn_table",
+    "progress_bar",
+    "results_table",
+    "sanitize",
+    "summary_line",
+]
 
 VERDICT_STYLES = {
     "accessible": "green",
@@ -117,3 +125,19 @@ def progress_bar(console: Console) -> Progress:
         redirect_stdout=False,
         redirect_stderr=False,
     )
+
+
+def asn_table(addresses: Sequence[str], infos: Sequence[ASInfo]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for column in ("address", "AS", "prefix", "AS name", "cc", "source"):
+        table.add_column(column, overflow="fold")
+    for address, info in zip(addresses, infos, strict=True):
+        table.add_row(
+            Text(address),
+            Text("-" if info.asn is None else f"AS{info.asn}"),
+            Text(info.prefix or ""),
+            Text(sanitize(info.as_name)),
+            Text(info.cc or ""),
+            Text(info.source if info.asn is not None else sanitize(info.note or info.source)),
+        )
+    return table

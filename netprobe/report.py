@@ -16,11 +16,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from netprobe import __version__
 from netprobe.analysis import VERDICTS
+from netprobe.observations import DNSObservation
 from netprobe.runner import RunResult, TargetResult
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from netprobe.asn import ASInfo
 
 __all__ = [
     "SCHEMA_ID",
@@ -63,7 +69,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def result_to_dict(result: TargetResult, probe: ProbeInfo) -> dict[str, Any]:
+def _dns_dict(query: DNSObservation, networks: Mapping[str, ASInfo]) -> dict[str, Any]:
+    """A DNS observation with each answer address tagged with its AS, where known."""
+    tagged = [
+        {
+            "address": a,
+            "asn": networks[a].asn if a in networks else None,
+            "as_name": networks[a].as_name if a in networks else None,
+        }
+        for a in query.addresses
+    ]
+    plain: dict[str, Any] = _plain(asdict(query))
+    return {**plain, "answers": tagged}
+
+
+def result_to_dict(result: TargetResult, probe_asn: int | None) -> dict[str, Any]:
     """One result as it appears in ``results`` (and as one line of JSON-lines output)."""
     target, obs, analysis = result.target, result.observations, result.analysis
     return {
@@ -75,8 +95,8 @@ def result_to_dict(result: TargetResult, probe: ProbeInfo) -> dict[str, Any]:
         "blocking": analysis.blocking,
         "evidence": analysis.evidence,
         "latency_ms": asdict(result.latency),
-        "probe_asn": probe.asn,
-        "dns": _plain([asdict(d) for d in obs.dns]),
+        "probe_asn": probe_asn,
+        "dns": [_dns_dict(d, result.networks) for d in obs.dns],
         "tcp": _plain([asdict(t) for t in obs.tcp]),
         "tls": _plain([asdict(t) for t in obs.tls]),
         "http": _plain([asdict(h) for h in obs.http]),
@@ -111,7 +131,7 @@ def build_report(run: RunResult, probe: ProbeInfo, options: dict[str, Any]) -> d
             "duration_s": round((finished - run.started_at).total_seconds(), 3),
             "verdicts": {v: counts.get(v, 0) for v in VERDICTS},
         },
-        "results": [result_to_dict(r, probe) for r in run.results],
+        "results": [result_to_dict(r, probe.asn) for r in run.results],
     }
 
 

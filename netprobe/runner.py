@@ -20,10 +20,10 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from netprobe._defaults import BODY_CAP, CONCURRENCY, STEP_TIMEOUT
@@ -52,6 +52,8 @@ from netprobe.targets import Target
 if TYPE_CHECKING:
     import httpx
 
+    from netprobe.asn import ASInfo
+
 __all__ = ["INNOCUOUS_NAME", "Latency", "ProbeOptions", "RunResult", "TargetResult", "probe"]
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,18 @@ class ProbeOptions:
     body_cap: int = BODY_CAP
     max_redirects: int = 10
     addresses_per_family: int = 2
-    asn_of: Callable[[str], int | None] | None = None
+    networks: AddressNetworks | None = None
+    """Who announces each address (ASN): tags DNS answers and lets analysis treat answers in
+    the same network as consistent. None: no ASN data."""
+
+
+class AddressNetworks(Protocol):
+    """ASN lookups, cached per run (:class:`netprobe.asn.ASNResolver` is one)."""
+
+    async def lookup_async(self, address: str) -> ASInfo: ...
+
+    def asn_of(self, address: str) -> int | None:
+        """From the cache only: never waits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +119,8 @@ class TargetResult:
     observations: Observations
     analysis: Analysis
     latency: Latency
+    networks: Mapping[str, ASInfo] = field(default_factory=dict)
+    """The AS of each address in the DNS answers, where known."""
 
 
 @dataclass(slots=True)
@@ -393,7 +408,9 @@ async def probe(
     result measured so far.
     """
     run = run or RunResult(started_at=datetime.now(UTC))
-    asn_of = options.asn_of or (lambda _address: None)
+    networks = options.networks
+    asn_of = networks.asn_of if networks else (lambda _address: None)
+    tags: dict[int, dict[str, ASInfo]] = {}
     semaphore = asyncio.Semaphore(max(1, options.concurrency))
     measured: dict[int, Observations] = {}
     errors: dict[int, str] = {}
@@ -409,7 +426,7 @@ async def probe(
         analysis = (
             Analysis("error", evidence=errors[index]) if index in errors else analyse(obs, ctx)
         )
-        return TargetResult(targets[index], obs, analysis, Latency.of(obs))
+        return TargetResult(targets[index], obs, analysis, Latency.of(obs), tags.get(index, {}))
 
     async def one(index: int, shared: _Shared) -> None:
         async with semaphore:
@@ -418,6 +435,8 @@ async def probe(
             except _MeasurementError as exc:
                 measured[index] = exc.partial
                 errors[index] = f"internal error while measuring (see the log): {exc.__cause__}"
+            if networks is not None:
+                tags[index] = await _networks_of(measured[index], networks)
         provisional = result(index, context())
         if _holds_back(provisional.observations, provisional.analysis):
             held.append(index)
@@ -446,6 +465,13 @@ async def probe(
     run.results.sort(key=lambda r: order[id(r.target)])
     run.finished_at = datetime.now(UTC)
     return run
+
+
+async def _networks_of(obs: Observations, networks: AddressNetworks) -> dict[str, ASInfo]:
+    """Look up the AS of every answer address (bogons are nobody's: not looked up)."""
+    addresses = sorted({a for d in obs.dns for a in d.addresses if not is_bogon(a)})
+    infos = await asyncio.gather(*(networks.lookup_async(a) for a in addresses))
+    return dict(zip(addresses, infos, strict=True))
 
 
 @contextlib.asynccontextmanager

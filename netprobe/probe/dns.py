@@ -47,6 +47,7 @@ from netprobe.observations import (
 from ._body import read_capped
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
+from ._trace import ConnectionTrace
 from .tls import make_verify_context
 
 __all__ = [
@@ -407,6 +408,7 @@ async def _exchange(
         return await _exchange_stream(query, resolver, verify or _default_verify_context())
     if doh_client is not None:
         return await _exchange_doh(query, resolver, doh_client)
+    # A fresh context, not the cached DoT one: httpx sets the ALPN of the context it is given.
     context = verify or make_verify_context(None)
     async with httpx.AsyncClient(verify=context, trust_env=False, timeout=None) as client:
         return await _exchange_doh(query, resolver, client)
@@ -440,20 +442,24 @@ async def _exchange_doh(
     """DNS over HTTPS (RFC 8484): POST to the bootstrap address, the server's name as Host/SNI."""
     url = httpx.URL(cast(str, resolver.url))
     query.id = 0  # RFC 8484 section 4.1: lets HTTP caches share the reply
-    async with client.stream(
-        "POST",
-        url.copy_with(host=resolver.address),
-        content=query.to_wire(),
-        headers={
-            "Host": url.netloc.decode("ascii"),
-            "Content-Type": _DNS_MESSAGE,
-            "Accept": _DNS_MESSAGE,
-        },
-        extensions={"sni_hostname": resolver.host},
-    ) as response:
-        body = bytearray()
-        if response.status_code != 200 or await read_capped(response, body, _MAX_MESSAGE):
-            raise _ServerMisbehavingError
+    trace = ConnectionTrace()
+    body = bytearray()
+    try:
+        async with client.stream(
+            "POST",
+            url.copy_with(host=resolver.address),
+            content=query.to_wire(),
+            headers={
+                "Host": url.netloc.decode("ascii"),
+                "Content-Type": _DNS_MESSAGE,
+                "Accept": _DNS_MESSAGE,
+            },
+            extensions={"sni_hostname": resolver.host, "trace": trace},
+        ) as response:
+            if response.status_code != 200 or await read_capped(response, body, _MAX_MESSAGE):
+                raise _ServerMisbehavingError
+    finally:
+        await trace.close_abandoned()
     return _parse_reply(bytes(body), query)
 
 

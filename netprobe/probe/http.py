@@ -4,9 +4,9 @@
                       purpose="target", hop=0, verify=verify, timeout=10, t_origin=t_origin)
 
 With an ``address``, the connection goes to that IP while ``host`` is sent as Host (and
-SNI for https): the runner decides which address answers for a name, never the system
-resolver. The whole exchange (connect, TLS, headers, body) shares one ``timeout``; a body
-cut by it or by the cap keeps what was read and sets ``body_truncated``.
+SNI for https), so that the runner, not the system resolver, picks the server. The whole
+exchange (connect, TLS, headers, body) shares one ``timeout``; a body cut by it or by the
+cap keeps what was read and sets ``body_truncated``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from ._body import read_capped
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
 from ._html import extract_title
+from ._trace import ConnectionTrace
 
-__all__ = ["BLOCKPAGE_SCAN_BYTES", "REQUEST_HEADERS", "fetch"]
+__all__ = ["REQUEST_HEADERS", "fetch"]
 
 REQUEST_HEADERS = {
     "User-Agent": (
@@ -39,9 +40,6 @@ REQUEST_HEADERS = {
     "Accept-Encoding": "gzip, deflate",
 }
 """Sent with every request: what a browser sends, so that servers and filters see one."""
-
-BLOCKPAGE_SCAN_BYTES = 64 * 1024
-"""How much of the body blockpage fingerprints are matched against."""
 
 _MAX_HEADERS = 100
 _MAX_HEADER_TEXT = 1024
@@ -75,13 +73,14 @@ async def fetch(
         failure = failure_from_exception(exc)
         # Cut while reading the body: what was read is kept, but it is not the whole body.
         exchange.body_truncated = exchange.status is not None
+        await exchange.trace.close_abandoned()
     duration_ms = clock.elapsed_ms()
     responded = exchange.status is not None
     headers = tuple(exchange.headers)
     body = bytes(exchange.body)
     return HTTPObservation(
         url=url,
-        address=address or exchange.peer,
+        address=address or exchange.trace.peer,
         host=host,
         purpose=purpose,
         hop=hop,
@@ -95,13 +94,9 @@ async def fetch(
         body_length=len(body) if responded else None,
         body_sha256=hashlib.sha256(body).hexdigest() if responded else None,
         body_truncated=exchange.body_truncated,
-        location=_location(url, exchange.status, headers),
-        blockpage=(
-            match_blockpage(exchange.status, headers, body[:BLOCKPAGE_SCAN_BYTES])
-            if responded
-            else None
-        ),
-        tls_failure=failure if exchange.in_tls_handshake else None,
+        location=exchange.location,
+        blockpage=match_blockpage(exchange.status, headers, body) if responded else None,
+        tls_failure=failure if exchange.trace.in_tls_handshake else None,
     )
 
 
@@ -109,26 +104,16 @@ async def fetch(
 class _Exchange:
     """What is known so far; it survives the exception that ends the exchange early."""
 
-    peer: str | None = None
-    in_tls_handshake: bool = False
+    trace: ConnectionTrace = field(default_factory=ConnectionTrace)
     ttfb_ms: float | None = None
     status: int | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     charset: str | None = None
+    location: str | None = None
     body: bytearray = field(default_factory=bytearray)
     body_truncated: bool = False
 
-    async def trace(self, event: str, info: dict[str, Any]) -> None:
-        """httpcore's ``trace`` extension: which connection step is under way."""
-        if event == "connection.connect_tcp.complete":
-            server = info["return_value"].get_extra_info("server_addr")
-            self.peer = server[0] if server else None
-        elif event == "connection.start_tls.started":
-            self.in_tls_handshake = True
-        elif event == "connection.start_tls.complete":
-            self.in_tls_handshake = False
-
-    def record_response(self, response: httpx.Response, ttfb_ms: float) -> None:
+    def record_response(self, url: httpx.URL, response: httpx.Response, ttfb_ms: float) -> None:
         self.ttfb_ms = ttfb_ms
         self.status = response.status_code
         self.headers = [
@@ -136,6 +121,10 @@ class _Exchange:
             for name, value in response.headers.raw[:_MAX_HEADERS]
         ]
         self.charset = response.charset_encoding
+        # From the whole header value: redirect URLs may be longer than what is recorded.
+        location = response.headers.get("location")
+        if response.is_redirect and location is not None:
+            self.location = _absolute(url, location)
 
 
 async def _request(
@@ -151,32 +140,31 @@ async def _request(
     extensions: dict[str, Any] = {"trace": exchange.trace}
     if target.scheme == "https":
         extensions["sni_hostname"] = host
-    # A client per request: its connection pool is keyed by origin, not by (address, SNI).
-    async with (
-        httpx.AsyncClient(verify=verify, trust_env=False, timeout=None) as client,
-        client.stream(
-            "GET",
-            target if address is None else target.copy_with(host=address),
-            headers={**REQUEST_HEADERS, "Host": target.copy_with(host=host).netloc.decode()},
-            extensions=extensions,
-        ) as response,
-    ):
-        exchange.record_response(response, clock.elapsed_ms())
-        exchange.body_truncated = await read_capped(response, exchange.body, body_cap)
+    request = httpx.Request(
+        "GET",
+        target if address is None else target.copy_with(host=address),
+        headers={**REQUEST_HEADERS, "Host": target.copy_with(host=host).netloc.decode()},
+        extensions=extensions,
+    )
+    # A bare transport rather than a client: a fresh connection pool for this one request
+    # (pools are keyed by origin, not by address and SNI), and no redirect handling, which
+    # would turn an unparseable Location into an error instead of a recorded response.
+    async with httpx.AsyncHTTPTransport(verify=verify, trust_env=False) as transport:
+        response = await transport.handle_async_request(request)
+        try:
+            exchange.record_response(target, response, clock.elapsed_ms())
+            exchange.body_truncated = await read_capped(response, exchange.body, body_cap)
+        finally:
+            await response.aclose()
 
 
 def _text(raw: bytes) -> str:
     return raw[:_MAX_HEADER_TEXT].decode("utf-8", errors="backslashreplace")
 
 
-def _location(url: str, status: int | None, headers: tuple[tuple[str, str], ...]) -> str | None:
-    """The redirect target of a 3xx response, made absolute; None if absent or unusable."""
-    if status is None or not 300 <= status < 400:
-        return None
-    value = next((value for name, value in headers if name == "location"), None)
-    if value is None:
-        return None
+def _absolute(base: httpx.URL, reference: str) -> str | None:
+    """``reference`` resolved against ``base``; None if it is not a usable URL."""
     try:
-        return str(httpx.URL(url).join(value.strip()))
+        return str(base.join(reference.strip()))
     except httpx.InvalidURL:
         return None

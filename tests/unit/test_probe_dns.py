@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import struct
 import time
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -520,6 +522,20 @@ async def test_doh_without_a_client_uses_verify(loopback, ca, trusting) -> None:
         resolver = parse_resolver(f"https://127.0.0.1:{port}/dns-query")
         obs = await _ask(resolver, "a.test", verify=trusting)
     assert (obs.failure, obs.addresses) == (None, (REAL, "192.0.2.2"))
+
+
+async def test_doh_silent_handshake_times_out(loopback, trusting) -> None:
+    async with (
+        loopback.serve_tcp(loopback.hold) as port,
+        httpx.AsyncClient(verify=trusting, trust_env=False) as client,
+    ):
+        resolver = parse_resolver(f"https://127.0.0.1:{port}/dns-query")
+        obs = await _ask(resolver, "a.test", doh_client=client, timeout=0.3)
+    assert obs.failure == "generic_timeout_error"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 async def test_doh_refused(loopback) -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import hashlib
 import socket
 import ssl
 import time
+import tracemalloc
+import warnings
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
@@ -113,14 +117,18 @@ async def test_without_address_the_peer_is_recorded(loopback) -> None:
         ("/d", "http://{NAME}:{port}/d"),
         ("https://elsewhere.test/e", "https://elsewhere.test/e"),
         ("//cdn.test/f", "http://cdn.test/f"),
+        ("/long?" + "t" * 3000, "http://{NAME}:{port}/long?" + "t" * 3000),
+        ("http://a.test:port/", None),
     ],
 )
-async def test_redirect_location_is_made_absolute(loopback, location: str, absolute: str) -> None:
+async def test_redirect_location_is_made_absolute(
+    loopback, location: str, absolute: str | None
+) -> None:
     handler = respond(b"", "301 Moved Permanently", [f"Location: {location}"])
     async with loopback.serve_tcp(handler) as port:
         obs = await _fetch(f"http://{NAME}:{port}/a/b")
     assert obs.status == 301
-    assert obs.location == absolute.format(NAME=NAME, port=port)
+    assert obs.location == (absolute and absolute.format(NAME=NAME, port=port))
 
 
 async def test_location_is_ignored_without_3xx(loopback) -> None:
@@ -188,6 +196,37 @@ async def test_gzip_body_is_decoded(loopback) -> None:
     async with loopback.serve_tcp(handler) as port:
         obs = await _fetch(f"http://{NAME}:{port}/")
     assert (obs.body_length, obs.title) == (len(PAGE), "Example Domain")
+
+
+async def test_decompression_bomb_stays_within_the_cap(loopback) -> None:
+    bomb = gzip.compress(b"\0" * (200 << 20), compresslevel=9)  # 200 MiB in about 200 KiB
+    handler = respond(bomb, headers=["Content-Encoding: gzip"])
+    tracemalloc.start()
+    try:
+        async with loopback.serve_tcp(handler) as port:
+            obs = await _fetch(f"http://{NAME}:{port}/", timeout=10.0, body_cap=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (obs.failure, obs.body_length, obs.body_truncated) == (None, 1 << 20, True)
+    assert peak < 32 << 20, f"peak {peak / 2**20:.0f} MiB while reading"
+
+
+@pytest.mark.parametrize(
+    "encoded", [zlib.compress(PAGE), zlib.compress(PAGE)[2:-4]], ids=["zlib", "raw deflate"]
+)
+async def test_deflate_with_or_without_its_wrapper(loopback, encoded: bytes) -> None:
+    handler = respond(encoded, headers=["Content-Encoding: deflate"])
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert (obs.body_length, obs.title, obs.body_truncated) == (len(PAGE), "Example Domain", False)
+
+
+async def test_corrupt_gzip_is_a_truncated_body(loopback) -> None:
+    handler = respond(b"\x1f\x8b garbage, not gzip", headers=["Content-Encoding: gzip"])
+    async with loopback.serve_tcp(handler) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert (obs.status, obs.body_truncated) == (200, True)
 
 
 async def test_headers_are_bounded(loopback) -> None:
@@ -312,6 +351,15 @@ async def test_https_silent_handshake_times_out(loopback, trusting) -> None:
     async with loopback.serve_tcp(loopback.hold) as port:
         obs = await _fetch(f"https://{NAME}:{port}/", verify=trusting, timeout=0.4)
     assert obs.tls_failure == obs.failure == "generic_timeout_error"
+    assert_no_leaked_socket()
+
+
+def assert_no_leaked_socket() -> None:
+    """httpcore leaves a socket open when cancelled mid-handshake: the probe must close it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 async def test_ipv6_address_literal(loopback) -> None:

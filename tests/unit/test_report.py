@@ -89,7 +89,7 @@ def test_probe_ip_appears_only_when_given() -> None:
 
 
 def test_result_line_carries_probe_asn() -> None:
-    line = result_to_dict(_result(), ProbeInfo("udp://x", (), asn=9198))
+    line = result_to_dict(_result(), 9198)
     assert line["probe_asn"] == 9198
     jsonschema.validate(line, result_schema())
 

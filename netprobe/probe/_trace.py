@@ -1,0 +1,49 @@
+"""Follow the connection steps of one httpx request, through httpcore's ``trace`` extension."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpcore
+
+__all__ = ["ConnectionTrace"]
+
+
+class ConnectionTrace:
+    """Passed as the ``trace`` extension of a request::
+
+        trace = ConnectionTrace()
+        try:
+            await client.get(url, extensions={"trace": trace})
+        finally:
+            await trace.close_abandoned()
+
+    Tells the peer address and whether the TLS handshake was under way when the request
+    ended.
+    """
+
+    __slots__ = ("_stream", "in_tls_handshake", "peer")
+
+    def __init__(self) -> None:
+        self.peer: str | None = None
+        self.in_tls_handshake = False
+        self._stream: httpcore.AsyncNetworkStream | None = None
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            self._stream = info["return_value"]
+            server = self._stream.get_extra_info("server_addr") if self._stream else None
+            self.peer = server[0] if server else None
+        elif event == "connection.start_tls.started":
+            self.in_tls_handshake = True
+        elif event == "connection.start_tls.complete":
+            self.in_tls_handshake = False
+
+    async def close_abandoned(self) -> None:
+        """Close the TCP connection of a TLS handshake that was cancelled (a timeout).
+
+        httpcore closes it when the handshake fails, but not when it is cancelled: the
+        socket would stay open until garbage collection.
+        """
+        if self.in_tls_handshake and self._stream is not None:
+            await self._stream.aclose()
