@@ -6,9 +6,11 @@ tests then read the report like the scenario table below.
 
 from __future__ import annotations
 
+import bz2
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ import jsonschema
 import pytest
 
 from netprobe.report import load_schema, result_schema
+from tests.mrt import AS_SEQUENCE, rib_dump
 
 pytestmark = pytest.mark.testbed
 
@@ -92,6 +95,37 @@ def _normalised(url: str) -> str:
     return url.replace("www.пример.test", "www.xn--e1afmkfd.test")
 
 
+# The testbed's networks as an IPASN file would have them: each ISP its AS, the sites one AS,
+# the unrelated server another (so that a DNS answer pointing there is not consistent).
+IPASN = """; netprobe testbed
+198.18.1.0/24\t64501
+198.18.101.0/30\t64501
+198.18.200.0/24\t64501
+198.18.2.0/24\t64502
+198.18.102.0/30\t64502
+198.18.4.0/24\t64504
+198.18.104.0/30\t64504
+198.19.0.0/24\t64496
+198.19.1.0/24\t64497
+198.19.2.0/23\t64497
+198.19.9.0/24\t64499
+"""
+AS_NAMES = {
+    "64501": "CENSORED-ISP - Testbed censored ISP, KZ",
+    "64502": "CLEAN-ISP - Testbed clean ISP, KG",
+    "64497": "SITES - Testbed web hosting, US",
+}
+ECHO = "http://198.19.0.80/"
+
+
+@pytest.fixture(scope="module")
+def asn_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("asn")
+    (folder / "ipasn.dat").write_text(IPASN)
+    (folder / "asnames.json").write_text(json.dumps(AS_NAMES))
+    return str(folder / "ipasn.dat")
+
+
 def netprobe(
     testbed: Any,
     network: str,
@@ -99,12 +133,18 @@ def netprobe(
     *options: str,
     timeout: float = STEP_TIMEOUT,
     env: dict[str, str] | None = None,
+    asn_db: str | None = None,
+    ip_service: str = ECHO,
 ) -> Run:
+    """`netprobe run` in a client namespace. It only ever talks to the testbed: its own
+    control resolver and IP echo are always given, never the public defaults."""
     argv = [
         "python3", "-m", "netprobe", "run", *urls,
         "--control-resolver", testbed.control_resolver,
         "--ca-bundle", str(testbed.ca_bundle),
         "--timeout", str(timeout),
+        "--ip-service", ip_service,
+        *(["--asn-db", asn_db] if asn_db else []),
         *options,
     ]  # fmt: skip
     started = time.monotonic()
@@ -113,8 +153,9 @@ def netprobe(
 
 
 @pytest.fixture(scope="module")
-def censored(testbed: Any) -> Run:
-    return netprobe(testbed, "censored", [url for url, _, _ in CENSORED], "--format", "json")
+def censored(testbed: Any, asn_db: str) -> Run:
+    urls = [url for url, _, _ in CENSORED]
+    return netprobe(testbed, "censored", urls, "--format", "json", asn_db=asn_db)
 
 
 @pytest.mark.parametrize(("url", "verdict", "blocking"), CENSORED, ids=[c[0] for c in CENSORED])
@@ -225,7 +266,7 @@ def test_interrupt_keeps_what_was_measured(testbed: Any, tmp_path: Any) -> None:
         "ip", "netns", "exec", testbed.networks["censored"].client_ns,
         "python3", "-m", "netprobe", "run", "https://www.clean.test/", "https://blackhole.tcp.test/",
         "--control-resolver", testbed.control_resolver, "--ca-bundle", str(testbed.ca_bundle),
-        "--timeout", "20", "--format", "json", "-o", str(out),
+        "--timeout", "20", "--format", "json", "-o", str(out), "--ip-service", ECHO,
     ]  # fmt: skip
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
         time.sleep(2.5)  # the clean target is done; the blackholed one waits for its timeout
@@ -238,3 +279,126 @@ def test_interrupt_keeps_what_was_measured(testbed: Any, tmp_path: Any) -> None:
         assert [(r["url"], r["verdict"]) for r in report["results"]] == [
             ("https://www.clean.test/", "accessible")
         ]
+
+
+# -- where the probe is: ASN, country, privacy ---------------------------------------------
+
+
+def test_probe_network_comes_from_the_echo_and_the_ipasn_file(censored: Run) -> None:
+    probe = censored.report["probe"]
+    assert (probe["asn"], probe["as_name"], probe["cc"]) == (
+        64501,
+        "CENSORED-ISP - Testbed censored ISP",
+        "KZ",
+    )
+    assert probe["ip_method"].startswith(f"http:{ECHO}")
+    assert {r["probe_asn"] for r in censored.report["results"]} == {64501}
+
+
+def test_dns_answers_are_tagged_with_their_network(censored: Run) -> None:
+    answers = [a for d in censored.result("https://www.clean.test/")["dns"] for a in d["answers"]]
+    assert answers and {(a["asn"], a["as_name"]) for a in answers} == {
+        (64497, "SITES - Testbed web hosting")
+    }
+
+
+def test_probe_ip_stays_out_unless_asked(testbed: Any, asn_db: str) -> None:
+    public = testbed.networks["censored"].isp_public_ip
+    hidden = netprobe(
+        testbed, "censored", ["https://www.clean.test/"], "--format", "json", "-vv",
+        asn_db=asn_db,
+    )  # fmt: skip
+    assert hidden.code == 0, hidden.stderr
+    assert hidden.report["probe"]["asn"] == 64501
+    assert public not in hidden.stdout and public not in hidden.stderr
+    assert testbed.networks["censored"].client_ip not in hidden.stdout + hidden.stderr
+    shown = netprobe(
+        testbed, "censored", ["https://www.clean.test/"], "--format", "json", "--include-ip",
+        asn_db=asn_db,
+    )  # fmt: skip
+    assert shown.report["probe"]["ip"] == public
+
+
+def test_unreachable_echo_leaves_the_asn_unknown_and_says_why(testbed: Any, asn_db: str) -> None:
+    dead = f"http://{testbed.tls_failure_ip}/"  # nothing listens on port 80 there
+    run = netprobe(
+        testbed, "censored", ["https://www.clean.test/"], "--format", "json",
+        asn_db=asn_db, ip_service=dead,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    probe = run.report["probe"]
+    assert (probe["asn"], probe["ip_method"]) == (None, None)
+    assert "public IP unknown" in probe["asn_note"] and "connection_refused" in probe["asn_note"]
+    assert run.result("https://www.clean.test/")["verdict"] == "accessible"
+
+
+def test_asn_override_needs_no_network(testbed: Any, asn_db: str) -> None:
+    run = netprobe(
+        testbed, "cutoff", ["https://www.clean.test/"], "--format", "json", "--asn", "64501",
+        "--cc", "kz", asn_db=asn_db, timeout=1,
+    )  # fmt: skip
+    probe = run.report["probe"]
+    assert (probe["asn"], probe["as_name"], probe["cc"]) == (
+        64501,
+        "CENSORED-ISP - Testbed censored ISP",
+        "KZ",
+    )
+
+
+def test_asn_update_from_a_dump_served_in_the_testbed(testbed: Any, tmp_path: Any) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    # pyasn's converter takes the origin from the path and skips reserved AS numbers, so
+    # this dump uses public ones.
+    dump = rib_dump(
+        ("198.18.101.0/30", [(AS_SEQUENCE, [3333, 9198])]),
+        ("198.19.1.0/24", [(AS_SEQUENCE, [3333, 24940])]),
+    )
+    (site / "rib.bz2").write_bytes(bz2.compress(dump))
+    (site / "autnums.html").write_text(
+        '<pre>\n<a href="/cgi-bin/as-report?as=AS24940&view=2.0">AS24940</a> HETZNER-AS, DE\n'
+        '<a href="/cgi-bin/as-report?as=AS9198&view=2.0">AS9198 </a> KAZTELECOM-AS, KZ\n</pre>'
+    )
+    # Port 80 of every internet address belongs to the testbed's web server.
+    server = "198.19.0.90:8080"
+    argv = ["ip", "netns", "exec", "npt-inet", sys.executable, "-m", "http.server",
+            "--bind", "198.19.0.90", "--directory", str(site), "8080"]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as files:
+        try:
+            _wait_for_port(testbed, "198.19.0.90", 8080)
+            update = testbed.networks["censored"].run(
+                ["python3", "-m", "netprobe", "asn", "update", "--dir", str(tmp_path / "db"),
+                 "--rib-url", f"http://{server}/rib.bz2",
+                 "--names-url", f"http://{server}/autnums.html"],
+                timeout=60,
+            )  # fmt: skip
+        finally:
+            files.terminate()
+    assert update.returncode == 0, update.stderr
+    assert "2 IPv4 and 0 IPv6 prefixes, 2 AS names" in update.stdout
+    lookup = testbed.networks["censored"].run(
+        ["python3", "-m", "netprobe", "asn", "lookup", "198.19.1.3", "--format", "json",
+         "--asn-db", str(tmp_path / "db" / "ipasn.dat")],
+        timeout=30,
+    )  # fmt: skip
+    assert lookup.returncode == 0, lookup.stderr
+    (row,) = json.loads(lookup.stdout)
+    assert (row["asn"], row["prefix"], row["as_name"], row["cc"]) == (
+        24940,
+        "198.19.1.0/24",
+        "HETZNER-AS",
+        "DE",
+    )
+
+
+def _wait_for_port(testbed: Any, address: str, port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        probe = testbed.networks["censored"].run(
+            ["python3", "-c", f"import socket; socket.create_connection(({address!r}, {port}), 1)"],
+            timeout=5,
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {address}:{port}")

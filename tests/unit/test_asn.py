@@ -52,6 +52,7 @@ from netprobe.asn import (
     validate_ip_service,
 )
 from netprobe.probe.dns import ResolverSpec, parse_resolver
+from tests.mrt import AS_SEQUENCE, AS_SET, rib_dump
 
 PROBE_IP = "198.18.5.5"  # the "public" address the echo services stage
 
@@ -541,58 +542,16 @@ async def test_cancelled_lookup_does_not_cancel_the_shared_query(
     assert server.asked["5.5.18.198.origin.asn.cymru.com"] == 1
 
 
-# --- MRT RIB dumps, built byte by byte --------------------------------------------------
-#
-# RFC 6396, TABLE_DUMP_V2 (MRT type 13): a PEER_INDEX_TABLE record (subtype 1), then one
-# RIB_IPV4_UNICAST (2) or RIB_IPV6_UNICAST (4) record per prefix. Every record has the MRT
-# header: timestamp, type, subtype, length (4, 2, 2, 4 octets). A RIB record holds a
-# sequence number, the prefix (length, then only the octets it needs) and RIB entries
-# (peer index, originated time, BGP path attributes); the origin AS is the last of the
-# AS_PATH attribute (type 2), whose AS numbers are 4 octets long in TABLE_DUMP_V2.
-
-MRT_TIME = 1_700_000_000
-AS_SET, AS_SEQUENCE = 1, 2
-
-
-def _mrt(subtype: int, body: bytes) -> bytes:
-    return struct.pack(">IHHI", MRT_TIME, 13, subtype, len(body)) + body
-
-
-def _peer_index_table() -> bytes:
-    collector = bytes([198, 18, 0, 1])
-    # One peer: type 0x02 = IPv4 address and 4-octet AS number; BGP ID, address, AS.
-    peer = struct.pack(">B4s4sI", 0x02, collector, collector, 3333)
-    return _mrt(1, struct.pack(">4sHH", collector, 0, 1) + peer)
-
-
-def _rib(sequence: int, prefix: str, *segments: tuple[int, list[int]]) -> bytes:
-    network = ipaddress.ip_network(prefix)
-    as_path = b"".join(
-        struct.pack(f">BB{len(asns)}I", kind, len(asns), *asns) for kind, asns in segments
-    )
-    origin_igp = bytes([0x40, 1, 1, 0])  # ORIGIN: well-known transitive, IGP
-    attributes = origin_igp + bytes([0x40, 2, len(as_path)]) + as_path
-    entry = struct.pack(">HIH", 0, MRT_TIME, len(attributes)) + attributes
-    octets = (network.prefixlen + 7) // 8
-    body = (
-        struct.pack(">IB", sequence, network.prefixlen)
-        + network.network_address.packed[:octets]
-        + struct.pack(">H", 1)
-        + entry
-    )
-    return _mrt(2 if network.version == 4 else 4, body)
+# --- netprobe asn update, against a loopback web server ----------------------------------
 
 
 def small_rib_dump() -> bytes:
     """Four routes; the origin is the last AS of the path, the lowest of a final AS_SET."""
-    return b"".join(
-        [
-            _peer_index_table(),
-            _rib(0, "198.18.0.0/15", (AS_SEQUENCE, [3333, 9198])),
-            _rib(1, "198.18.5.0/24", (AS_SEQUENCE, [3333, 1299, 12389])),
-            _rib(2, "198.19.0.0/16", (AS_SEQUENCE, [3333]), (AS_SET, [2914, 1299])),
-            _rib(3, "2001:db8::/32", (AS_SEQUENCE, [3333, 6939])),
-        ]
+    return rib_dump(
+        ("198.18.0.0/15", [(AS_SEQUENCE, [3333, 9198])]),
+        ("198.18.5.0/24", [(AS_SEQUENCE, [3333, 1299, 12389])]),
+        ("198.19.0.0/16", [(AS_SEQUENCE, [3333]), (AS_SET, [2914, 1299])]),
+        ("2001:db8::/32", [(AS_SEQUENCE, [3333, 6939])]),
     )
 
 
@@ -721,7 +680,7 @@ def test_update_without_any_dump_listed(tmp_path: Path, site: _Site) -> None:
         ((404, b"gone"), "cannot download http://127.0.0.1:.*/rib: HTTP status 404"),
         ((200, b"\x13\x37 not an MRT file " * 40), "not a readable MRT TABLE_DUMP_V2 RIB dump"),
         ((200, bz2.compress(b"\x00" * 40)[:-8]), "not a readable MRT TABLE_DUMP_V2 RIB dump"),
-        ((200, _peer_index_table()), "the RIB dump holds no routes"),
+        ((200, rib_dump()), "the RIB dump holds no routes"),
     ],
 )
 def test_failed_update_keeps_the_old_files(
