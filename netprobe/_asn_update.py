@@ -39,6 +39,7 @@ from ._asn_data import (
     default_db_path,
     load_ipasn,
 )
+from ._files import write_atomically
 
 if TYPE_CHECKING:
     import httpx
@@ -133,7 +134,7 @@ def update_database(
             except ASNUpdateError as exc:
                 names, note = {}, f"AS names not updated: {exc}"
             else:
-                _write_atomically(dest / ASNAMES_NAME, _names_json(names))
+                write_atomically(dest / ASNAMES_NAME, _names_json(names))
     except OSError as exc:
         where = exc.filename or dest
         raise ASNUpdateError(f"cannot write in {where}: {exc.strerror or exc}") from exc
@@ -306,19 +307,6 @@ def _download_names(client: httpx.Client, url: str, progress: Progress | None) -
 def _names_json(names: dict[int, str]) -> bytes:
     document = {str(asn): names[asn] for asn in sorted(names)}
     return json.dumps(document, ensure_ascii=False, indent=0).encode("utf-8")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fsync(path: Path) -> None:

@@ -550,29 +550,65 @@ def _tls_rule(
         failure, f"failed ({failure})"
     )
     said = f"TLS handshake with SNI {host} to {first.address}:{port} {what}"
-    if retry is not None and retry.handshake_completed:
-        return Analysis(
-            "blocked",
-            _TLS_FAILURE_BLOCKING.get(failure, "tls.failure"),
-            _at_hop(
-                f"{said}; the same address completes a handshake with SNI {retry.sni}", hop, host
-            ),
-        )
+    return _judge_retry(
+        said,
+        failure,
+        _TLS_FAILURE_BLOCKING.get(failure, "tls.failure"),
+        retry=None
+        if retry is None
+        else _Retry(
+            retry.handshake_completed,
+            retry.failure,
+            f"the same address completes a handshake with SNI {retry.sni}",
+            f"a handshake with SNI {retry.sni}",
+        ),
+        name="SNI",
+        hop=hop,
+        host=host,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """The same step repeated with an innocuous name (SNI or Host), to the same address."""
+
+    succeeded: bool
+    failure: str | None
+    success: str
+    """What the retry achieved, as a clause of the evidence."""
+    attempt: str
+    """What the retry was, as the subject of a clause."""
+
+
+def _judge_retry(
+    said: str,
+    failure: str,
+    blocking: Blocking,
+    *,
+    retry: _Retry | None,
+    name: str,
+    hop: int,
+    host: str,
+) -> Analysis:
+    """A failed step, judged by its innocuous retry: targeted at the name (blocked), at the
+    address (failing the same way whatever the name), or unconfirmed."""
+    if retry is not None and retry.succeeded:
+        return Analysis("blocked", blocking, _at_hop(f"{said}; {retry.success}", hop, host))
     if retry is not None and retry.failure == failure and failure in _ADDRESS_LEVEL:
         return Analysis(
             "anomaly",
             _ADDRESS_LEVEL[failure],
             _at_hop(
-                f"{said}, and so does a handshake with SNI {retry.sni}: the address itself "
-                "is unreachable past the TCP handshake",
+                f"{said}, and so did {retry.attempt}: the address itself is unreachable "
+                "past the TCP handshake",
                 hop,
                 host,
             ),
         )
     return Analysis(
         "anomaly",
-        _TLS_FAILURE_BLOCKING.get(failure, "tls.failure"),
-        _at_hop(f"{said}; could not confirm that the SNI is targeted", hop, host),
+        blocking,
+        _at_hop(f"{said}; could not confirm that the {name} is targeted", hop, host),
     )
 
 
@@ -652,32 +688,22 @@ def _http_rule(
         ),
         None,
     )
-    if retry is not None and retry.status is not None:
-        return Analysis(
-            "blocked",
-            blocking,
-            _at_hop(
-                f"{said}; the same address {exchange.address} answers HTTP {retry.status} "
-                f"for Host {retry.host}",
-                hop,
-                host,
-            ),
-        )
-    if retry is not None and retry.failure == failure and failure in _ADDRESS_LEVEL:
-        return Analysis(
-            "anomaly",
-            _ADDRESS_LEVEL[failure],
-            _at_hop(
-                f"{said}, and so was a request with Host {retry.host}: the address "
-                "itself is unreachable past the TCP handshake",
-                hop,
-                host,
-            ),
-        )
-    return Analysis(
-        "anomaly",
+    return _judge_retry(
+        said,
+        failure,
         blocking,
-        _at_hop(f"{said}; could not confirm that the Host is targeted", hop, host),
+        retry=None
+        if retry is None
+        else _Retry(
+            retry.status is not None,
+            retry.failure,
+            f"the same address {exchange.address} answers HTTP {retry.status} "
+            f"for Host {retry.host}",
+            f"a request with Host {retry.host}",
+        ),
+        name="Host",
+        hop=hop,
+        host=host,
     )
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from netprobe import __version__
+from netprobe._files import write_atomically
 from netprobe.analysis import VERDICTS
 from netprobe.observations import DNSObservation
 from netprobe.runner import RunResult, TargetResult
@@ -149,16 +148,6 @@ def result_schema() -> dict[str, Any]:
 
 
 def write_json(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
-    """Write atomically: readers see the old file or the whole new one, never half."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, ensure_ascii=False, indent=2)
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write the report atomically: readers see the old file or the whole new one."""
+    text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    write_atomically(path, text.encode("utf-8"))
