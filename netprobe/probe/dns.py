@@ -56,7 +56,9 @@ __all__ = [
     "WELL_KNOWN_BOOTSTRAP",
     "ResolverSpec",
     "ResolverSpecError",
+    "ServerMisbehavingError",
     "Transport",
+    "exchange",
     "parse_resolver",
     "query",
     "system_resolver",
@@ -224,7 +226,7 @@ async def query(
                 reply = await _exchange(message, resolver, doh_client, verify)
             duration_ms = clock.elapsed_ms()
         answer = _read_answer(reply, message)
-    except _ServerMisbehavingError:
+    except ServerMisbehavingError:
         answer, duration_ms = _Answer(DNS_SERVER_MISBEHAVING), clock.elapsed_ms()
     except Exception as exc:
         answer, duration_ms = _Answer(failure_from_exception(exc)), clock.elapsed_ms()
@@ -244,8 +246,30 @@ async def query(
     )
 
 
-class _ServerMisbehavingError(Exception):
+class ServerMisbehavingError(Exception):
     """The resolver answered with something that is not a reply to our query."""
+
+
+async def exchange(
+    message: dns.message.Message,
+    resolver: ResolverSpec,
+    *,
+    timeout: float,
+    doh_client: httpx.AsyncClient | None = None,
+    verify: ssl.SSLContext | None = None,
+) -> dns.message.Message:
+    """Send ``message`` to ``resolver`` over its transport; return the first valid reply.
+
+    For callers that want the reply itself (TXT and CH lookups) rather than an observation.
+    UDP queries are re-sent until answered. Raises :class:`ServerMisbehavingError` for an
+    unusable reply, ``TimeoutError`` past ``timeout``, and network errors as they come.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout
+    if resolver.transport == "udp":
+        async with _udp_channel(message, resolver) as channel:
+            return await channel.first_reply(deadline)
+    async with asyncio.timeout_at(deadline):
+        return await _exchange(message, resolver, doh_client, verify)
 
 
 class _Answer(NamedTuple):
@@ -300,9 +324,9 @@ def _parse_reply(wire: bytes, query: dns.message.Message) -> dns.message.Message
     try:
         reply = dns.message.from_wire(wire)
     except Exception as exc:  # dnspython raises many kinds of error on malformed input
-        raise _ServerMisbehavingError from exc
+        raise ServerMisbehavingError from exc
     if not query.is_response(reply):
-        raise _ServerMisbehavingError
+        raise ServerMisbehavingError
     return reply
 
 
@@ -354,7 +378,7 @@ class _UDPChannel(asyncio.DatagramProtocol):
                         return reply
         except TimeoutError:
             if self._unusable:
-                raise _ServerMisbehavingError from None
+                raise ServerMisbehavingError from None
             raise
 
     async def late_replies(
@@ -379,7 +403,7 @@ class _UDPChannel(asyncio.DatagramProtocol):
     def _reply(self, wire: bytes) -> dns.message.Message | None:
         try:
             return _parse_reply(wire, self._query)
-        except _ServerMisbehavingError:
+        except ServerMisbehavingError:
             self._unusable = True
             return None
 
@@ -457,7 +481,7 @@ async def _exchange_doh(
             extensions={"sni_hostname": resolver.host, "trace": trace},
         ) as response:
             if response.status_code != 200 or await read_capped(response, body, _MAX_MESSAGE):
-                raise _ServerMisbehavingError
+                raise ServerMisbehavingError
     finally:
         await trace.close_abandoned()
     return _parse_reply(bytes(body), query)

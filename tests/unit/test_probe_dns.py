@@ -320,7 +320,7 @@ async def test_udp_negative_replies(
 @given(st.binary(max_size=600))
 def test_malformed_replies_are_misbehaviour_not_crashes(wire: bytes) -> None:
     request = dns.message.make_query("a.test", "A")
-    with contextlib.suppress(probe_dns._ServerMisbehavingError):
+    with contextlib.suppress(probe_dns.ServerMisbehavingError):
         probe_dns._read_answer(probe_dns._parse_reply(wire, request), request)
 
 
@@ -329,7 +329,7 @@ def test_replies_with_our_header_and_junk_never_crash(rcode_flags: int, junk: by
     request = dns.message.make_query("a.test", "A")
     header = struct.pack("!HHHHHH", request.id, 0x8000 | rcode_flags, 1, 3, 0, 0)
     wire = header + request.to_wire()[12:] + junk
-    with contextlib.suppress(probe_dns._ServerMisbehavingError):
+    with contextlib.suppress(probe_dns.ServerMisbehavingError):
         probe_dns._read_answer(probe_dns._parse_reply(wire, request), request)
 
 
