@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,38 @@ def test_python_dash_m_works() -> None:
         [sys.executable, "-m", "netprobe", "--version"], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "netprobe" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["asn", "lookup", "not-an-ip"], "not-an-ip"),
+        (["asn", "lookup", "--asn-db", "/nonexistent/ipasn.dat", "192.0.2.1"], "asn update"),
+        (["run", "--asn-db", "/nonexistent/ipasn.dat", "https://example.org/"], "asn update"),
+        (["run", "--cc", "KAZ", "https://example.org/"], "KAZ"),
+        (["run", "--ip-service", "ftp://x/", "https://example.org/"], "ftp://x/"),
+    ],
+)
+def test_asn_usage_errors(args: list[str], fragment: str) -> None:
+    code, stdout, stderr = invoke(*args, *(["--resolver", "127.0.0.1"] if args[0] == "run" else []))
+    assert code == 2, stderr
+    assert stdout == "" and fragment in stderr and "Traceback" not in stderr
+
+
+def test_asn_lookup_from_a_data_file(tmp_path: Path) -> None:
+    db = tmp_path / "ipasn.dat"
+    db.write_text("; test\n198.18.0.0/15\t9198\n")
+    (tmp_path / "asnames.json").write_text('{"9198": "KAZTELECOM-AS, KZ"}')
+    code, stdout, _ = invoke("asn", "lookup", "--asn-db", str(db), "--format", "json", "198.18.5.5")
+    assert code == 0
+    assert json.loads(stdout) == [
+        {
+            "address": "198.18.5.5",
+            "asn": 9198,
+            "prefix": "198.18.0.0/15",
+            "as_name": "KAZTELECOM-AS",
+            "cc": "KZ",
+            "source": "pyasn",
+            "note": None,
+        }
+    ]
