@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
@@ -77,9 +77,12 @@ __all__ = [
     "VERDICTS",
     "Analysis",
     "Blocking",
+    "PartAnalysis",
     "RunContext",
+    "ServiceAnalysis",
     "Verdict",
     "analyse",
+    "analyse_service",
     "is_bogon",
     "network_is_down",
     "registrable_domain",
@@ -176,6 +179,14 @@ def is_bogon(address: str) -> bool:
 _SECOND_LEVEL_LABELS: Final = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "or"})
 
 
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def registrable_domain(domain: str) -> str:
     """An approximation of the registrable domain, good enough to tell unrelated sites apart."""
     labels = domain.lower().rstrip(".").split(".")
@@ -232,8 +243,10 @@ def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
             "network_down",
             evidence="nothing answered from this network: no resolver reply, no TCP peer",
         )
-    if not obs.dns:
+    if not (obs.dns or obs.tcp):
         return Analysis("error", evidence="no measurement was made for this target")
+    if obs.scheme in ("tcp", "tls"):
+        return _analyse_endpoint(obs, ctx, obs.domain, obs.scheme, obs.port, 0) or _reachable(obs)
     targets = sorted((h for h in obs.http if h.purpose == "target"), key=lambda h: h.hop)
     host, scheme, port = obs.domain, obs.scheme, obs.port
     hop = 0
@@ -254,6 +267,23 @@ def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
         hop += 1
 
 
+def _reachable(obs: Observations) -> Analysis:
+    """An endpoint target (``tcp://``, ``tls://``) that connected, and verified for ``tls``."""
+    if obs.scheme == "tls":
+        done = next((t for t in obs.tls if t.purpose == "target" and t.failure is None), None)
+        if done is not None:
+            said = f"TLS handshake with SNI {done.sni} to {done.address}:{done.port} verified"
+            return Analysis("accessible", evidence=said)
+    else:
+        tcp = next((t for t in obs.tcp if t.failure is None), None)
+        if tcp is not None:
+            return Analysis(
+                "accessible", evidence=f"TCP connect to {tcp.address}:{tcp.port} succeeded"
+            )
+    # Nothing was tried: the only addresses were reserved ones, which are never probed.
+    return Analysis("error", evidence=f"no usable address to connect to for {obs.domain}")
+
+
 def _endpoint_of(exchange: HTTPObservation) -> tuple[str, Literal["http", "https"], int]:
     scheme: Literal["http", "https"] = "https" if exchange.url.startswith("https:") else "http"
     match = re.match(r"^https?://(\[[^\]]*\]|[^/:?#]*)(?::(\d+))?", exchange.url)
@@ -268,6 +298,80 @@ def _at_hop(sentence: str, hop: int, host: str) -> str:
 def _accessible(final: HTTPObservation) -> Analysis:
     where = f" from {final.address}" if final.address else ""
     return Analysis("accessible", evidence=f"HTTP {final.status}{where} for {final.url}")
+
+
+@dataclass(frozen=True, slots=True)
+class PartAnalysis:
+    name: str
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAnalysis:
+    """A service's verdict, from its parts' (each from its endpoints')."""
+
+    verdict: Verdict
+    blocking: Blocking | None
+    evidence: str
+    parts: tuple[PartAnalysis, ...]
+
+
+_FAILED: Final = ("blocked", "anomaly")
+
+
+def analyse_service(parts: Sequence[tuple[str, Sequence[Analysis]]]) -> ServiceAnalysis:
+    """Judge a service by its parts: ``(part name, its endpoints' analyses)`` each.
+
+    A part works when any of its endpoints is accessible (an app falls back from one
+    port or host to the next); it fails when its endpoints fail (``blocked`` if one of
+    them is). The service is ``blocked`` when every part fails, an ``anomaly`` (partly
+    blocked) when some do, ``accessible`` when none does. Its blocking is the commonest
+    among the failed endpoints.
+    """
+    judged = tuple(PartAnalysis(name, _part_verdict(results)) for name, results in parts)
+    failed = [p for p in judged if p.verdict in _FAILED]
+    verdicts = {p.verdict for p in judged}
+    if not judged:
+        return ServiceAnalysis("error", None, "the service has no parts", judged)
+    if verdicts == {"network_down"}:
+        return ServiceAnalysis("network_down", None, "this network has no connectivity", judged)
+    if not failed:
+        working = [p.name for p in judged if p.verdict == "accessible"]
+        if working:
+            said = f"{len(working)} of {len(judged)} parts work"
+            return ServiceAnalysis("accessible", None, said, judged)
+        only: Verdict = "site_down" if verdicts == {"site_down"} else "error"
+        return ServiceAnalysis(
+            only,
+            None,
+            "no part could be reached from the control view either"
+            if only == "site_down"
+            else "no part could be measured",
+            judged,
+        )
+    causes = Counter(
+        a.blocking
+        for (_, results), part in zip(parts, judged, strict=True)
+        if part.verdict in _FAILED
+        for a in results
+        if a.blocking is not None
+    )
+    blocking = causes.most_common(1)[0][0] if causes else None
+    listed = ", ".join(f"{p.name} ({p.verdict})" for p in failed[:6])
+    more = f" and {len(failed) - 6} more" if len(failed) > 6 else ""
+    if len(failed) == len(judged):
+        said = f"every part fails: {listed}{more}"
+        return ServiceAnalysis("blocked", blocking, said, judged)
+    said = f"{len(failed)} of {len(judged)} parts fail: {listed}{more}; the others work"
+    return ServiceAnalysis("anomaly", blocking, said, judged)
+
+
+def _part_verdict(results: Sequence[Analysis]) -> Verdict:
+    verdicts = {a.verdict for a in results}
+    for verdict in ("accessible", "blocked", "anomaly", "network_down", "site_down"):
+        if verdict in verdicts:
+            return verdict
+    return "error"
 
 
 # --- DNS ---------------------------------------------------------------------------------
@@ -338,6 +442,9 @@ def _dns_rule(obs: Observations, ctx: RunContext, host: str, hop: int) -> Analys
                 host,
             ),
         )
+    outside = _outside_expected_networks(obs, ctx, host, local.addresses)
+    if outside is not None:
+        return Analysis("anomaly", "dns.inconsistent", _at_hop(outside, hop, host))
     if _consistent(obs, ctx, host, local.addresses, control.addresses):
         return None
     return _inconsistent_dns(obs, local.addresses, control.addresses, host, hop)
@@ -378,6 +485,23 @@ def _local_dns_failure(local: _DNSView, control: _DNSView, host: str, hop: int) 
             hop,
             host,
         ),
+    )
+
+
+def _outside_expected_networks(
+    obs: Observations, ctx: RunContext, host: str, local: frozenset[str]
+) -> str | None:
+    """Evidence when every local answer is known to lie outside the service's own networks."""
+    if not obs.expected_asns or host != obs.domain or any(is_bogon(a) for a in local):
+        return None
+    asns = {a: ctx.asn_of(a) for a in sorted(local)}
+    if any(asn is None or asn in obs.expected_asns for asn in asns.values()):
+        return None
+    found = ", ".join(f"{a} (AS{asn})" for a, asn in asns.items())
+    wanted = ", ".join(f"AS{n}" for n in sorted(obs.expected_asns))
+    return (
+        f"the resolver under test answers {host} with {found}, outside {wanted} where this "
+        "service's addresses are"
     )
 
 
@@ -465,6 +589,9 @@ def _inconsistent_dns(
 
 
 def _endpoint_addresses(obs: Observations, host: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The local and control addresses of ``host``; an address stands for itself in both."""
+    if _is_address(host):
+        return frozenset({host}), frozenset({host})
     local = frozenset(
         a for d in obs.dns if d.domain == host and d.role == "local" for a in d.addresses
     )
@@ -806,6 +933,6 @@ def _analyse_endpoint(
     tcp = _tcp_rule(attempts, host, port, hop)
     if tcp is not None:
         return tcp
-    if scheme != "https":
+    if scheme not in ("https", "tls"):
         return None
     return _tls_rule(obs, ctx, host, port, hop, dns_checked=bool(control))

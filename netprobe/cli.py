@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
     from netprobe.report import ProbeInfo
     from netprobe.runner import ProbeOptions, RunResult, TargetResult
-    from netprobe.targets import Target
+    from netprobe.targets import Service, Target
 
 __all__ = ["main"]
 
@@ -53,11 +53,14 @@ def main() -> None:
 @main.command("lists")
 def lists_command() -> None:
     """Show the built-in target lists and how many targets each holds."""
-    from netprobe.targets import builtin_lists
+    from netprobe.targets import builtin_lists, builtin_services
 
+    services = builtin_services()
     for name, targets in builtin_lists().items():
         categories = sorted({t.category for t in targets if t.category})
-        click.echo(f"{name:<12} {len(targets):>4} targets  {', '.join(categories)}")
+        apps = [s.name for s in services if s.list_name == name]
+        line = f"{name:<12} {len(targets):>4} targets  {', '.join(categories)}"
+        click.echo(line + (f"  (services: {', '.join(apps)})" if apps else ""))
 
 
 @main.group("asn")
@@ -292,7 +295,7 @@ def run_command(
     """
     _configure_logging(quiet, verbose)
     _raise_open_file_limit()
-    targets = _collect_targets(urls, list_names, files)
+    targets, services = _collect_targets(urls, list_names, files)
     options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
     networks = _asn_resolver(asn_db, options)
     options = replace(options, networks=networks)
@@ -303,7 +306,7 @@ def run_command(
     from rich.console import Console
 
     from netprobe.asn import discover_probe
-    from netprobe.runner import RunResult, probe
+    from netprobe.runner import RunResult, judge_services, probe
 
     run = RunResult(started_at=_now())
     identity: list[ProbeIdentity] = []
@@ -331,7 +334,7 @@ def run_command(
         )
         if emit is not None:
             finding.add_done_callback(lambda done: emit.ready(done.result().asn))
-        await probe(targets, options, on_result=on_result, run=run)
+        await probe(targets, options, on_result=on_result, run=run, services=services)
         identity.append(await finding)
 
     try:
@@ -340,6 +343,7 @@ def run_command(
     except KeyboardInterrupt:
         run.interrupted = True
         run.finished_at = _now()
+        run.services = judge_services(services, run.results)
     except OSError as exc:
         _die(EXIT_FAILED, f"the run could not be carried out: {exc}")
 
@@ -482,22 +486,36 @@ def _configure_logging(quiet: bool, verbose: int) -> None:
 
 def _collect_targets(
     urls: tuple[str, ...], list_names: tuple[str, ...], files: tuple[str, ...]
-) -> list[Target]:
-    from netprobe.targets import TargetError, builtin_lists, dedupe, load_builtin, load_file
+) -> tuple[list[Target], list[Service]]:
+    """The targets to measure, and the services (apps) some of them belong to."""
+    from netprobe.targets import (
+        TargetError,
+        builtin_lists,
+        builtin_services,
+        dedupe,
+        load_builtin,
+        load_file,
+        load_services,
+    )
     from netprobe.targets import parse_target as parse
 
+    everything = not (urls or list_names or files)
+    names = set(builtin_lists()) if everything else set(list_names)
     try:
         collected: list[Target] = [parse(u) for u in urls]
-        for name in list_names:
+        services = [s for s in builtin_services() if s.list_name in names]
+        for name in sorted(names) if everything else list_names:
             collected.extend(load_builtin(name))
         for path in files:
-            collected.extend(load_file(path))
-        if not (urls or list_names or files):
-            for targets in builtin_lists().values():
-                collected.extend(targets)
+            if path.endswith(".toml"):
+                defined = load_services(path)
+                services.extend(defined)
+                collected.extend(t for service in defined for t in service.targets)
+            else:
+                collected.extend(load_file(path))
     except TargetError as exc:
         _die(EXIT_USAGE, str(exc))
-    return dedupe(collected)
+    return dedupe(collected), services
 
 
 def _probe_options(
@@ -567,7 +585,7 @@ def _print_results(
         sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
     elif fmt == "table":
         stdout = Console(highlight=False, soft_wrap=False)
-        stdout.print(results_table(run.results))
+        stdout.print(results_table(run.results, run.services))
         stdout.print(summary_line(run))
     if fmt != "table" and not quiet:
         Console(stderr=True, highlight=False).print(summary_line(run))
@@ -575,6 +593,9 @@ def _print_results(
 
 def _exit_code(run: RunResult, fail_on: str | None) -> int:
     found = {"blocked"} if fail_on == "blocked" else {"blocked", "anomaly"}
-    if fail_on and any(r.analysis.verdict in found for r in run.results):
+    verdicts = [r.analysis.verdict for r in run.results] + [
+        s.analysis.verdict for s in run.services
+    ]
+    if fail_on and found.intersection(verdicts):
         return EXIT_FOUND
     return EXIT_OK

@@ -168,7 +168,8 @@ class Observations:
 
     url: str
     domain: str
-    scheme: Literal["http", "https"]
+    scheme: Literal["http", "https", "tcp", "tls"]
+    """``tcp`` and ``tls`` targets are endpoints: checked up to the connection only."""
     port: int
     dns: tuple[DNSObservation, ...] = ()
     tcp: tuple[TCPObservation, ...] = ()
@@ -176,3 +177,5 @@ class Observations:
     http: tuple[HTTPObservation, ...] = ()
     local_resolver: str | None = None
     control_resolvers: tuple[str, ...] = field(default=())
+    expected_asns: frozenset[int] = field(default=frozenset())
+    """Networks the target's addresses should be in (a service's own AS), if known."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from rich import box
@@ -19,11 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.analysis import VERDICTS
+from netprobe.analysis import VERDICTS, Analysis
 
 if TYPE_CHECKING:
     from netprobe.asn import ASInfo
-    from netprobe.runner import RunResult, TargetResult
+    from netprobe.runner import RunResult, ServiceResult, TargetResult
 
 __all__ = [
     "VERDICT_STYLES",
@@ -72,37 +72,61 @@ def _detail(result: TargetResult) -> Text:
     return Text(sanitize(title, 80), style="dim") if title else Text("")
 
 
-def results_table(results: Sequence[TargetResult]) -> Table:
+def results_table(results: Sequence[TargetResult], services: Sequence[ServiceResult] = ()) -> Table:
+    """One row per target; a service's row comes where its first endpoint would, with its
+    endpoints indented beneath it."""
     table = Table(box=box.SIMPLE_HEAD, show_lines=False, header_style="bold", pad_edge=False)
     table.add_column("target", overflow="fold", min_width=24)
-    categories = [sanitize(r.target.category or r.target.list_name or "") for r in results]
-    if any(categories):
+    with_category = any(r.target.category or r.target.list_name for r in results)
+    if with_category:
         table.add_column("category", max_width=10)
     table.add_column("verdict", no_wrap=True)
     table.add_column("blocking", no_wrap=True)
     table.add_column("evidence / page title", overflow="fold", ratio=1, min_width=30)
     table.add_column("ms", justify="right", no_wrap=True)
-    for result, category in zip(results, categories, strict=True):
-        analysis, latency = result.analysis, result.latency
-        total = latency.ttfb if analysis.verdict == "accessible" else None
+
+    def row(target: Text, category: str | None, analysis: Analysis, detail: Text, ms: str) -> None:
         table.add_row(
-            Text(sanitize(result.target.url, 80)),
-            *([Text(category)] if any(categories) else []),
+            target,
+            *([Text(sanitize(category))] if with_category else []),
             Text(analysis.verdict, style=VERDICT_STYLES[analysis.verdict]),
             Text(analysis.blocking or ""),
-            _detail(result),
-            Text(_ms(total)),
+            detail,
+            Text(ms),
         )
+
+    def target_row(result: TargetResult, indent: str = "") -> None:
+        latency = result.latency.ttfb if result.analysis.verdict == "accessible" else None
+        name = Text(indent + sanitize(result.target.url, 80))
+        category = result.target.category or result.target.list_name
+        row(name, None if indent else category, result.analysis, _detail(result), _ms(latency))
+
+    by_service = {judged.service.id: judged for judged in services}
+    shown: set[str] = set()
+    for result in results:
+        judged = by_service.get(result.target.service or "")
+        if judged is None:
+            target_row(result)
+            continue
+        if judged.service.id in shown:
+            continue
+        shown.add(judged.service.id)
+        service, verdict = judged.service, judged.analysis
+        summary = Analysis(verdict.verdict, verdict.blocking, verdict.evidence)
+        name = Text(sanitize(service.name), style="bold")
+        row(name, service.category, summary, Text(sanitize(verdict.evidence, 300)), "")
+        for member in results:
+            if member.target.service == service.id:
+                target_row(member, indent="  ")
     return table
 
 
 def summary_line(run: RunResult) -> Text:
-    counts = Counter(r.analysis.verdict for r in run.results)
-    line = Text(f"{len(run.results)} targets")
-    for verdict in VERDICTS:
-        if counts.get(verdict):
-            line.append(", ")
-            line.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLES[verdict])
+    line = Text()
+    _count(line, f"{len(run.results)} targets", (r.analysis.verdict for r in run.results))
+    if run.services:
+        line.append("; ")
+        _count(line, f"{len(run.services)} services", (s.analysis.verdict for s in run.services))
     if run.finished_at is not None:
         line.append(f" in {(run.finished_at - run.started_at).total_seconds():.1f} s")
     if run.network_down:
@@ -110,6 +134,15 @@ def summary_line(run: RunResult) -> Text:
     if run.interrupted:
         line.append(" — interrupted: partial results", style="bold")
     return line
+
+
+def _count(line: Text, what: str, verdicts: Iterable[str]) -> None:
+    counts = Counter(verdicts)
+    line.append(what)
+    for verdict in VERDICTS:
+        if counts.get(verdict):
+            line.append(", ")
+            line.append(f"{counts[verdict]} {verdict}", style=VERDICT_STYLES[verdict])
 
 
 def progress_bar(console: Console) -> Progress:

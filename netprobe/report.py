@@ -20,7 +20,7 @@ from netprobe import __version__
 from netprobe._files import write_atomically
 from netprobe.analysis import VERDICTS
 from netprobe.observations import DNSObservation
-from netprobe.runner import RunResult, TargetResult
+from netprobe.runner import RunResult, ServiceResult, TargetResult
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -95,6 +95,7 @@ def result_to_dict(result: TargetResult, probe_asn: int | None) -> dict[str, Any
         "evidence": analysis.evidence,
         "latency_ms": asdict(result.latency),
         "probe_asn": probe_asn,
+        "service": target.service,
         "dns": [_dns_dict(d, result.networks) for d in obs.dns],
         "tcp": _plain([asdict(t) for t in obs.tcp]),
         "tls": _plain([asdict(t) for t in obs.tls]),
@@ -131,6 +132,26 @@ def build_report(run: RunResult, probe: ProbeInfo, options: dict[str, Any]) -> d
             "verdicts": {v: counts.get(v, 0) for v in VERDICTS},
         },
         "results": [result_to_dict(r, probe.asn) for r in run.results],
+        "services": [_service_dict(judged) for judged in run.services],
+    }
+
+
+def _service_dict(judged: ServiceResult) -> dict[str, Any]:
+    service, analysis = judged.service, judged.analysis
+    verdicts = {p.name: p.verdict for p in analysis.parts}
+    return {
+        "id": service.id,
+        "name": service.name,
+        "list": service.list_name,
+        "category": service.category,
+        "verdict": analysis.verdict,
+        "blocking": analysis.blocking,
+        "evidence": analysis.evidence,
+        "parts": [
+            {"name": part.name, "verdict": verdicts[part.name], "endpoints": list(part.endpoints)}
+            for part in service.parts
+            if part.name in verdicts
+        ],
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import ssl
 import time
@@ -30,7 +31,9 @@ from netprobe._defaults import BODY_CAP, CONCURRENCY, STEP_TIMEOUT
 from netprobe.analysis import (
     Analysis,
     RunContext,
+    ServiceAnalysis,
     analyse,
+    analyse_service,
     is_bogon,
     network_is_down,
     shared_untrusted_issuers,
@@ -47,14 +50,24 @@ from netprobe.observations import (
     TLSObservation,
 )
 from netprobe.probe import dns, http, tcp, tls
-from netprobe.targets import Target
+from netprobe.targets import Service, Target
 
 if TYPE_CHECKING:
     import httpx
 
     from netprobe.asn import ASInfo
 
-__all__ = ["INNOCUOUS_NAME", "Latency", "ProbeOptions", "RunResult", "TargetResult", "probe"]
+__all__ = [
+    "INNOCUOUS_NAME",
+    "AddressNetworks",
+    "Latency",
+    "ProbeOptions",
+    "RunResult",
+    "ServiceResult",
+    "TargetResult",
+    "judge_services",
+    "probe",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +136,38 @@ class TargetResult:
     """The AS of each address in the DNS answers, where known."""
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceResult:
+    service: Service
+    analysis: ServiceAnalysis
+
+
 @dataclass(slots=True)
 class RunResult:
     started_at: datetime
     finished_at: datetime | None = None
     results: list[TargetResult] = field(default_factory=list)
+    services: list[ServiceResult] = field(default_factory=list)
     network_down: bool = False
     interrupted: bool = False
+
+
+def judge_services(
+    services: Iterable[Service], results: Iterable[TargetResult]
+) -> list[ServiceResult]:
+    """Each service's verdict from its endpoints' results (services none of whose endpoints
+    was measured are left out)."""
+    by_url = {r.target.url: r.analysis for r in results}
+    judged = []
+    for service in services:
+        parts = [
+            (part.name, [by_url[url] for url in part.endpoints if url in by_url])
+            for part in service.parts
+        ]
+        if any(analyses for _, analyses in parts):
+            measured = [(name, analyses) for name, analyses in parts if analyses]
+            judged.append(ServiceResult(service, analyse_service(measured)))
+    return judged
 
 
 def _split(url: str) -> tuple[Literal["http", "https"], str, int]:
@@ -162,6 +200,13 @@ class _Shared:
     dns_slots: dict[str, asyncio.Semaphore]
     """Per resolver: queries in flight are bounded, so that a burst of hundreds of targets
     does not overflow the resolver (or our socket buffers) and pass for DNS timeouts."""
+    contexts: dict[str, ssl.SSLContext] = field(default_factory=dict)
+
+    def verify_with(self, base: ssl.SSLContext, extra_ca: str) -> ssl.SSLContext:
+        """``base`` plus a service's own roots; built once per run and file."""
+        if extra_ca not in self.contexts:
+            self.contexts[extra_ca] = tls.with_extra_roots(base, extra_ca)
+        return self.contexts[extra_ca]
 
     async def query(
         self,
@@ -199,6 +244,13 @@ class _Measurement:
         self._resolutions: dict[str, _Resolution] = {}
         self._connected: dict[tuple[str, int], list[str]] = {}
 
+    @property
+    def _verify(self) -> ssl.SSLContext:
+        """The run's CA bundle, with the roots the target's service adds, if any."""
+        if self.target.extra_ca is None:
+            return self.options.verify
+        return self.shared.verify_with(self.options.verify, self.target.extra_ca)
+
     def observations(self) -> Observations:
         return Observations(
             url=self.target.url,
@@ -211,9 +263,13 @@ class _Measurement:
             http=tuple(self.http),
             local_resolver=str(self.options.resolver),
             control_resolvers=tuple(str(r) for r in self.options.control_resolvers),
+            expected_asns=self.target.expected_asns,
         )
 
     async def run(self) -> Observations:
+        if self.target.is_endpoint:
+            await self._prepare(self.target.scheme, self.target.domain, self.target.port)
+            return self.observations()
         url, twin = self.target.url, None
         for hop in range(self.options.max_redirects + 1):
             scheme, host, port = _split(url)
@@ -248,7 +304,7 @@ class _Measurement:
         running_checks = asyncio.gather(*checks)
         connected = await self._connect(host, port, resolution)
         address = connected[0] if connected else None
-        if scheme == "https" and connected:
+        if scheme in _TLS_SCHEMES and connected:
             verified = await asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
             address = next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
         await running_checks
@@ -256,6 +312,10 @@ class _Measurement:
 
     async def _resolve(self, host: str) -> _Resolution:
         if host in self._resolutions:
+            return self._resolutions[host]
+        if _is_address(host):
+            # An address needs no resolution (Telegram's data centres are given as such).
+            self._resolutions[host] = _Resolution([host], [host])
             return self._resolutions[host]
         opts = self.options
         queries = [
@@ -317,7 +377,7 @@ class _Measurement:
         SNI on the same address. True when the handshake verified."""
         opts = self.options
         first = await tls.handshake(
-            address, port, host, "target", verify=opts.verify, timeout=opts.timeout,
+            address, port, host, "target", verify=self._verify, timeout=opts.timeout,
             t_origin=self.t_origin,
         )  # fmt: skip
         self.tls.append(first)
@@ -372,6 +432,17 @@ class _Measurement:
             await self._http(twin, address, host, "https_twin", 0)
 
 
+_TLS_SCHEMES = frozenset({"https", "tls"})
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 async def _measure(target: Target, options: ProbeOptions, shared: _Shared) -> Observations:
     measurement = _Measurement(target, options, shared)
     try:
@@ -401,11 +472,13 @@ async def probe(
     *,
     on_result: Callable[[TargetResult], None] | None = None,
     run: RunResult | None = None,
+    services: Sequence[Service] = (),
 ) -> RunResult:
     """Measure and analyse every target; results keep the order of ``targets``.
 
-    ``run`` may be passed in so that a caller interrupted mid-way still holds every
-    result measured so far.
+    ``services`` whose endpoints are among the targets are judged at the end. ``run``
+    may be passed in so that a caller interrupted mid-way still holds every result
+    measured so far (:func:`judge_services` then judges what there is).
     """
     run = run or RunResult(started_at=datetime.now(UTC))
     networks = options.networks
@@ -463,6 +536,7 @@ async def probe(
             on_result(late)
     order = {id(t): i for i, t in enumerate(targets)}
     run.results.sort(key=lambda r: order[id(r.target)])
+    run.services = judge_services(services, run.results)
     run.finished_at = datetime.now(UTC)
     return run
 

@@ -6,10 +6,16 @@ written two ways is probed once::
     >>> parse_target("WWW.Example.COM.:443/news").url
     'https://www.example.com/news'
 
-Files hold either one URL per line (``#`` starts a comment) or the Citizen Lab
+or an endpoint that is not a web page: ``tcp://HOST:PORT`` (does it connect?) or
+``tls://HOST:PORT`` (does a TLS handshake with HOST as SNI verify?), the way
+messaging apps reach their servers.
+
+Files hold either one target per line (``#`` starts a comment) or the Citizen Lab
 test-lists CSV layout (header ``url,category_code,category_description,...``).
 The built-in lists (``social``, ``news``, ``messaging``) are such CSV files,
-shipped inside the package as ``netprobe/_lists``.
+shipped inside the package as ``netprobe/_lists``. A ``.toml`` file defines
+services (:class:`Service`): apps checked through several endpoints, grouped in
+parts (see ``targets/services.toml``); its services join the list it names.
 
 Errors: :class:`TargetError` for a bad target, and its subclass
 :class:`TargetListError` for a bad file, which names the file and line.
@@ -24,27 +30,32 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from importlib.resources import files
+from dataclasses import dataclass, replace
+from importlib.resources import as_file, files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit
 
 __all__ = [
+    "Part",
+    "Service",
     "Target",
     "TargetError",
     "TargetListError",
     "builtin_lists",
+    "builtin_services",
     "dedupe",
     "load_builtin",
     "load_file",
+    "load_services",
     "parse_target",
 ]
 
-Scheme = Literal["http", "https"]
+Scheme = Literal["http", "https", "tcp", "tls"]
 
-_DEFAULT_PORTS: dict[Scheme, int] = {"http": 80, "https": 443}
+_DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
+_ENDPOINT_SCHEMES = ("tcp", "tls")
 _SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://")
 _HALF_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:/(?!/)")
 # Underscores are not valid in host names, but real sites use them in
@@ -91,6 +102,39 @@ class Target:
     ``None`` for URLs given on the command line."""
     category: str | None = None
     """Test-lists category code (``GRP``, ``NEWS``…) when known."""
+    service: str | None = None
+    """The id of the :class:`Service` this endpoint belongs to, if any."""
+    expected_asns: frozenset[int] = frozenset()
+    """The networks the service says its addresses are in (empty: no expectation)."""
+    extra_ca: str | None = None
+    """A PEM file of roots the service uses (Signal's), trusted beside the run's CAs."""
+
+    @property
+    def is_endpoint(self) -> bool:
+        """``tcp://`` or ``tls://``: checked up to the connection, no page fetched."""
+        return self.scheme in _ENDPOINT_SCHEMES
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a service (a data centre, a chat host): up when any endpoint works."""
+
+    name: str
+    endpoints: tuple[str, ...]
+    """Normalised target URLs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """An app checked the way it connects: its parts, each a few alternative endpoints."""
+
+    id: str
+    name: str
+    list_name: str
+    category: str | None
+    parts: tuple[Part, ...]
+    targets: tuple[Target, ...]
+    """Every endpoint once, carrying this service's id, AS expectation and extra roots."""
 
 
 def parse_target(text: str, *, list_name: str | None = None, category: str | None = None) -> Target:
@@ -118,6 +162,8 @@ def load_file(path: str | os.PathLike[str]) -> list[Target]:
     :func:`dedupe`). Raises :class:`TargetListError`.
     """
     shown = os.fspath(path)
+    if shown.endswith(".toml"):
+        return [target for service in load_services(shown) for target in service.targets]
     try:
         data = Path(shown).read_bytes()
     except OSError as exc:
@@ -125,15 +171,48 @@ def load_file(path: str | os.PathLike[str]) -> list[Target]:
     return _parse_document(data, shown, Path(shown).stem)
 
 
+def load_services(path: str | os.PathLike[str]) -> list[Service]:
+    """The services a TOML file defines (format: ``targets/services.toml``).
+
+    Services join the list their ``list`` key names (default: the file's stem).
+    Raises :class:`TargetListError`.
+    """
+    shown = os.fspath(path)
+    try:
+        data = Path(shown).read_bytes()
+    except OSError as exc:
+        raise TargetListError(shown, None, _os_reason(exc)) from exc
+    return _parse_services(data, shown, Path(shown).parent, Path(shown).stem)
+
+
+@functools.cache
+def _builtin_services() -> tuple[Service, ...]:
+    folder = _lists_folder()
+    entry = folder / "services.toml"
+    if not entry.is_file():
+        return ()
+    # Pinned CA files sit beside the definitions; as_file gives them a real path in a wheel.
+    with as_file(folder) as where:
+        return tuple(_parse_services(entry.read_bytes(), str(entry), Path(where), "messaging"))
+
+
+def builtin_services() -> list[Service]:
+    """The services defined with the built-in lists."""
+    return list(_builtin_services())
+
+
 @functools.cache
 def _builtin() -> dict[str, tuple[Target, ...]]:
-    lists: dict[str, tuple[Target, ...]] = {}
+    lists: dict[str, list[Target]] = {}
+    # Service endpoints first, so that a URL that is also a plain row keeps its service.
+    for service in _builtin_services():
+        lists.setdefault(service.list_name, []).extend(service.targets)
     folder = _lists_folder()
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".csv"):
             name = entry.name.removesuffix(".csv")
-            lists[name] = tuple(_parse_document(entry.read_bytes(), str(entry), name))
-    return lists
+            lists.setdefault(name, []).extend(_parse_document(entry.read_bytes(), str(entry), name))
+    return {name: tuple(dedupe(lists[name])) for name in sorted(lists)}
 
 
 def builtin_lists() -> dict[str, list[Target]]:
@@ -176,9 +255,13 @@ def _parse(text: str, list_name: str | None, category: str | None) -> Target:
         raise _Invalid("expected // after the scheme (https://host/…)")
     if found is None:
         text = "https://" + text
+    elif found.group(1).lower() in _ENDPOINT_SCHEMES:
+        endpoint: Scheme = "tcp" if found.group(1).lower() == "tcp" else "tls"
+        return _parse_endpoint(endpoint, text[found.end() :], list_name, category)
     elif found.group(1).lower() not in _DEFAULT_PORTS:
         raise _Invalid(
-            f"unsupported scheme {found.group(1).lower()}:// (only http:// and https:// for now)"
+            f"unsupported scheme {found.group(1).lower()}:// "
+            "(http://, https://, tcp://HOST:PORT or tls://HOST:PORT)"
         )
     scheme: Scheme = "http" if text[:5].lower() == "http:" else "https"
     try:
@@ -196,6 +279,23 @@ def _parse(text: str, list_name: str | None, category: str | None) -> Target:
     query = quote(parts.query, safe=_URL_SAFE)
     url = f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
     return Target(url, domain, scheme, port, list_name, category)
+
+
+def _parse_endpoint(
+    scheme: Scheme, rest: str, list_name: str | None, category: str | None
+) -> Target:
+    """``tcp://HOST:PORT`` or ``tls://HOST:PORT``: a host (or address) and a port, no path."""
+    netloc, _, path = rest.partition("/")
+    if path or "?" in netloc or "#" in netloc:
+        raise _Invalid(f"{scheme}:// targets are HOST:PORT, without a path")
+    if "@" in netloc:
+        raise _Invalid("credentials (user@host) are not allowed")
+    host_text, port_text = _split_netloc(netloc)
+    if not port_text:
+        raise _Invalid(f"{scheme}:// needs a port ({scheme}://HOST:PORT)")
+    port = _parse_port(port_text, scheme)
+    url_host, domain = _parse_host(host_text)
+    return Target(f"{scheme}://{url_host}:{port}", domain, scheme, port, list_name, category)
 
 
 def _is_control(ch: str) -> bool:
@@ -219,7 +319,7 @@ def _split_netloc(netloc: str) -> tuple[str, str | None]:
     return host, port if colon else None
 
 
-def _parse_port(text: str | None, scheme: Scheme) -> int:
+def _parse_port(text: str | None, scheme: str) -> int:
     if not text:
         return _DEFAULT_PORTS[scheme]
     if not (text.isascii() and text.isdigit()):
@@ -359,6 +459,67 @@ def _parse_csv(text: str, path: str, list_name: str) -> list[Target]:
     except csv.Error as exc:
         raise TargetListError(path, reader.line_num, f"malformed CSV ({exc})") from None
     return targets
+
+
+def _parse_services(data: bytes, path: str, folder: Path, default_list: str) -> list[Service]:
+    import tomllib  # only service files need it
+
+    try:
+        document = tomllib.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TargetListError(path, None, f"not a valid TOML services file ({exc})") from None
+    table = document.get("services")
+    if not isinstance(table, dict) or not table:
+        raise TargetListError(path, None, "no [services.NAME] tables")
+    services: list[Service] = []
+    for service_id, spec in table.items():
+        try:
+            services.append(_service(service_id, spec, folder, default_list))
+        except (_Invalid, TargetError) as exc:
+            raise TargetListError(path, None, f"service {service_id!r}: {exc}") from None
+    return services
+
+
+def _service(service_id: str, spec: object, folder: Path, default_list: str) -> Service:
+    if not isinstance(spec, dict):
+        raise _Invalid("expected a table")
+    name, list_name = spec.get("name", service_id), spec.get("list", default_list)
+    category, asns, ca = spec.get("category"), spec.get("asns", []), spec.get("ca")
+    if not isinstance(name, str) or not isinstance(list_name, str):
+        raise _Invalid("name and list must be strings")
+    if category is not None and not isinstance(category, str):
+        raise _Invalid("category must be a string")
+    if not isinstance(asns, list) or not all(isinstance(a, int) and a > 0 for a in asns):
+        raise _Invalid("asns must be a list of AS numbers")
+    extra_ca = None
+    if ca is not None:
+        if not isinstance(ca, str) or not (folder / ca).is_file():
+            raise _Invalid(f"ca {ca!r} is not a file (paths are relative to the services file)")
+        extra_ca = str((folder / ca).resolve())
+    parts_spec = spec.get("parts")
+    if not isinstance(parts_spec, list) or not parts_spec:
+        raise _Invalid("needs parts = [{ name = ..., endpoints = [...] }, ...]")
+    parts: list[Part] = []
+    targets: dict[str, Target] = {}
+    for part in parts_spec:
+        endpoints = part.get("endpoints") if isinstance(part, dict) else None
+        part_name = part.get("name") if isinstance(part, dict) else None
+        if not isinstance(part_name, str) or not isinstance(endpoints, list) or not endpoints:
+            raise _Invalid("each part needs a name and a non-empty list of endpoints")
+        urls = []
+        for text in endpoints:
+            if not isinstance(text, str):
+                raise _Invalid(f"part {part_name!r}: endpoints must be strings")
+            target = replace(
+                parse_target(text, list_name=list_name, category=category),
+                service=service_id,
+                expected_asns=frozenset(asns),
+                extra_ca=extra_ca,
+            )
+            targets.setdefault(target.url, target)
+            urls.append(target.url)
+        parts.append(Part(part_name, tuple(urls)))
+    return Service(service_id, name, list_name, category, tuple(parts), tuple(targets.values()))
 
 
 def _lists_folder() -> Traversable:

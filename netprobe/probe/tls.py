@@ -27,7 +27,7 @@ from netprobe.observations import Certificate, TLSObservation
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
 
-__all__ = ["CABundleError", "handshake", "make_verify_context"]
+__all__ = ["CABundleError", "handshake", "make_verify_context", "with_extra_roots"]
 
 
 class CABundleError(ValueError):
@@ -44,6 +44,19 @@ def make_verify_context(ca_bundle: str | None) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=path)
     except OSError as exc:  # ssl.SSLError is an OSError too
         raise CABundleError(f"cannot load CA bundle {path}: {exc}") from exc
+
+
+def with_extra_roots(base: ssl.SSLContext, extra_pem: str) -> ssl.SSLContext:
+    """A new client context trusting ``base``'s CAs and those of ``extra_pem`` (roots a
+    service pins, such as Signal's, next to the usual ones)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and checks the host name
+    for der in base.get_ca_certs(binary_form=True):
+        context.load_verify_locations(cadata=der)
+    try:
+        context.load_verify_locations(cafile=extra_pem)
+    except OSError as exc:
+        raise CABundleError(f"cannot load CA bundle {extra_pem}: {exc}") from exc
+    return context
 
 
 class _Session(NamedTuple):

@@ -12,8 +12,10 @@ from netprobe import analysis
 from netprobe.analysis import (
     BLOCKINGS,
     VERDICTS,
+    Analysis,
     RunContext,
     analyse,
+    analyse_service,
     is_bogon,
     network_is_down,
     registrable_domain,
@@ -153,7 +155,7 @@ def target(
         url=f"{scheme}://{SITE}/",
         domain=SITE,
         scheme=scheme,  # type: ignore[arg-type]
-        port=port or (443 if scheme == "https" else 80),
+        port=port or (80 if scheme == "http" else 443),
         dns=tuple(all_dns),
         tcp=tuple(s for s in steps if isinstance(s, TCPObservation)),
         tls=tuple(s for s in steps if isinstance(s, TLSObservation)),
@@ -475,6 +477,48 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "blocked",
         "http.reset",
     ),
+    (
+        "tcp endpoint connects",
+        target(dns(), tcp(), scheme="tcp"),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "data-centre address blackholed",
+        replace(target(tcp(failure=GENERIC_TIMEOUT), scheme="tcp", control=False), domain=IP),
+        RunContext(),
+        "anomaly",
+        "tcp.timeout",
+    ),
+    (
+        "tls endpoint: SNI reset, innocuous completes",
+        target(dns(), tcp(), tls(CONNECTION_RESET), tls(purpose="innocuous"), scheme="tls"),
+        RunContext(),
+        "blocked",
+        "tls.reset",
+    ),
+    (
+        "tls endpoint verifies",
+        target(dns(), tcp(), tls(), scheme="tls"),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "answers outside the service's own network",
+        replace(target(dns(), tcp(), scheme="tcp"), expected_asns=frozenset({32934})),
+        RunContext(asn_of=lambda a: 64499),
+        "anomaly",
+        "dns.inconsistent",
+    ),
+    (
+        "answers inside the service's own network",
+        replace(target(dns(), tcp(), scheme="tcp"), expected_asns=frozenset({32934})),
+        RunContext(asn_of=lambda a: 32934),
+        "accessible",
+        None,
+    ),
     ("network down", target(*CLEAN), RunContext(network_down=True), "network_down", None),
     ("nothing measured", replace(target(), dns=()), RunContext(), "error", None),
 ]
@@ -641,8 +685,10 @@ _http = st.builds(
     tcp_obs=st.lists(_tcp, max_size=4),
     tls_obs=st.lists(_tls, max_size=4),
     http_obs=st.lists(_http, max_size=5),
-    scheme=st.sampled_from(["http", "https"]),
+    scheme=st.sampled_from(["http", "https", "tcp", "tls"]),
     shared=st.booleans(),
+    expected=st.sampled_from([frozenset(), frozenset({64500})]),
+    asn=st.sampled_from([None, 64500, 64501]),
 )
 def test_analyse_never_raises(
     dns_obs: list[DNSObservation],
@@ -651,22 +697,73 @@ def test_analyse_never_raises(
     http_obs: list[HTTPObservation],
     scheme: str,
     shared: bool,
+    expected: frozenset[int],
+    asn: int | None,
 ) -> None:
     obs = Observations(
         url=f"{scheme}://{SITE}/",
         domain=SITE,
         scheme=scheme,  # type: ignore[arg-type]
-        port=443 if scheme == "https" else 80,
+        port=80 if scheme == "http" else 443,
         dns=tuple(dns_obs),
         tcp=tuple(tcp_obs),
         tls=tuple(tls_obs),
         http=tuple(http_obs),
+        expected_asns=expected,
     )
     issuers = shared_untrusted_issuers([obs]) | (frozenset({MITM_ISSUER}) if shared else set())
-    result = analyse(obs, RunContext(shared_untrusted_issuers=frozenset(issuers)))
+    ctx = RunContext(asn_of=lambda _a: asn, shared_untrusted_issuers=frozenset(issuers))
+    result = analyse(obs, ctx)
     assert result.verdict in VERDICTS
     assert result.blocking is None or result.blocking in BLOCKINGS
     if result.verdict in ("blocked", "anomaly"):
         assert result.blocking is not None and result.evidence
     else:
         assert result.blocking is None
+
+
+# -- services: a verdict from the parts, each from its endpoints ---------------------------
+
+UP = Analysis("accessible")
+TIMEOUT = Analysis("anomaly", "tcp.timeout", "connect timed out")
+RESET = Analysis("blocked", "tls.reset", "reset")
+GONE = Analysis("site_down", None, "NXDOMAIN at control too")
+DOWN = Analysis("network_down", None, "nothing answers")
+
+SERVICES: list[tuple[str, list[tuple[str, list[Analysis]]], str, str | None]] = [
+    ("every part works", [("DC1", [UP, UP]), ("DC2", [UP])], "accessible", None),
+    ("one port of a part suffices", [("DC1", [TIMEOUT, UP]), ("DC2", [UP])], "accessible", None),
+    (
+        "every part fails",
+        [("DC1", [TIMEOUT, TIMEOUT]), ("DC2", [TIMEOUT])],
+        "blocked",
+        "tcp.timeout",
+    ),
+    (
+        "some parts fail",
+        [("DC1", [TIMEOUT]), ("DC2", [UP]), ("web", [RESET])],
+        "anomaly",
+        "tcp.timeout",
+    ),
+    ("site down is not a failure", [("a", [GONE]), ("b", [UP])], "accessible", None),
+    ("every part down at control too", [("a", [GONE]), ("b", [GONE])], "site_down", None),
+    ("network down", [("a", [DOWN]), ("b", [DOWN])], "network_down", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("parts", "verdict", "blocking"),
+    [row[1:] for row in SERVICES],
+    ids=[row[0] for row in SERVICES],
+)
+def test_service_rule(
+    parts: list[tuple[str, list[Analysis]]], verdict: str, blocking: str | None
+) -> None:
+    judged = analyse_service(parts)
+    assert (judged.verdict, judged.blocking) == (verdict, blocking), judged.evidence
+    assert [p.name for p in judged.parts] == [name for name, _ in parts]
+
+
+def test_service_evidence_names_the_failing_parts() -> None:
+    judged = analyse_service([("DC1", [TIMEOUT]), ("DC2", [UP]), ("DC3", [TIMEOUT])])
+    assert judged.evidence == "2 of 3 parts fail: DC1 (anomaly), DC3 (anomaly); the others work"

@@ -14,9 +14,11 @@ from netprobe.targets import (
     TargetError,
     TargetListError,
     builtin_lists,
+    builtin_services,
     dedupe,
     load_builtin,
     load_file,
+    load_services,
     parse_target,
 )
 
@@ -25,6 +27,10 @@ HEADER = ["url", "category_code", "category_description", "date_added", "source"
 
 GOOD = [
     # input, url, domain, scheme, port
+    ("tcp://149.154.175.50:443", "tcp://149.154.175.50:443", "149.154.175.50", "tcp", 443),
+    ("TLS://Chat.Signal.org:443", "tls://chat.signal.org:443", "chat.signal.org", "tls", 443),
+    ("tcp://e1.whatsapp.net:5222/", "tcp://e1.whatsapp.net:5222", "e1.whatsapp.net", "tcp", 5222),
+    ("tcp://[2001:DB8::1]:80", "tcp://[2001:db8::1]:80", "2001:db8::1", "tcp", 80),
     ("facebook.com", "https://facebook.com/", "facebook.com", "https", 443),
     ("www.facebook.com/path", "https://www.facebook.com/path", "www.facebook.com", "https", 443),
     ("  https://vk.com/  ", "https://vk.com/", "vk.com", "https", 443),
@@ -66,7 +72,15 @@ BAD = [
     ("", "empty target"),
     ("   ", "empty target"),
     ("ftp://example.com/", "unsupported scheme ftp://"),
-    ("tcp://149.154.167.51:443", "unsupported scheme tcp://"),
+    ("tcp://149.154.167.51", "tcp:// needs a port"),
+    ("tls://chat.signal.org", "tls:// needs a port"),
+    ("tcp://host:0", "port 0 is out of range"),
+    ("tcp://host:65536", "port 65536 is out of range"),
+    ("tcp://host:http", "invalid port 'http'"),
+    ("tls://host:443/path", "without a path"),
+    ("tcp://user@host:443", "credentials"),
+    ("tcp://:443", "missing host"),
+    ("udp://host:53", "unsupported scheme udp://"),
     ("https://", "missing host"),
     ("https:/example.com/", "expected // after the scheme"),
     ("https:///path", "missing host"),
@@ -270,6 +284,74 @@ def test_builtin_list_is_well_formed(name: str) -> None:
     assert len(targets) >= 10
     assert len({t.url for t in targets}) == len(targets)
     assert all(t.list_name == name and t.category for t in targets)
+
+
+def test_builtin_services_follow_the_apps_endpoints() -> None:
+    services = {s.id: s for s in builtin_services()}
+    assert set(services) == {"telegram", "whatsapp", "signal", "facebook_messenger"}
+    telegram = services["telegram"]
+    assert telegram.parts[0].endpoints == (
+        "tcp://149.154.175.50:80",
+        "tcp://149.154.175.50:443",
+    )
+    assert len(services["whatsapp"].parts) == 18
+    assert all(t.expected_asns == {32934} for t in services["facebook_messenger"].targets)
+    assert all(t.extra_ca and Path(t.extra_ca).is_file() for t in services["signal"].targets)
+    messaging = {t.url: t for t in load_builtin("messaging")}
+    for service in services.values():
+        for target in service.targets:
+            assert messaging[target.url].service == service.id
+    assert messaging["https://web.telegram.org/"].service == "telegram"
+
+
+SERVICES = """
+[services.chat]
+name = "Chat"
+category = "COMT"
+asns = [64500]
+parts = [
+    { name = "a", endpoints = ["tcp://a.chat.test:443", "tcp://a.chat.test:5222"] },
+    { name = "web", endpoints = ["https://chat.test/"] },
+]
+"""
+
+
+def test_services_file(tmp_path: Path) -> None:
+    path = tmp_path / "apps.toml"
+    path.write_text(SERVICES)
+    (chat,) = load_services(path)
+    assert (chat.id, chat.name, chat.list_name, chat.category) == ("chat", "Chat", "apps", "COMT")
+    assert [p.name for p in chat.parts] == ["a", "web"]
+    assert [t.url for t in load_file(path)] == [
+        "tcp://a.chat.test:443",
+        "tcp://a.chat.test:5222",
+        "https://chat.test/",
+    ]
+    assert all(t.service == "chat" and t.expected_asns == {64500} for t in chat.targets)
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("not toml [", "not a valid TOML services file"),
+        ("[other]\nx = 1\n", "no [services.NAME] tables"),
+        ("[services.x]\nname = 'X'\n", "service 'x': needs parts"),
+        ("[services.x]\nparts = [{ name = 'a', endpoints = [] }]\n", "non-empty list of endpoints"),
+        ("[services.x]\nparts = [{ name = 'a', endpoints = ['tcp://h'] }]\n", "needs a port"),
+        ("[services.x]\nasns = ['x']\nparts = [{ name = 'a', endpoints = ['h.test'] }]\n", "asns"),
+        (
+            "[services.x]\nca = 'nope.pem'\nparts = [{ name = 'a', endpoints = ['h.test'] }]\n",
+            "nope.pem",
+        ),
+    ],
+)
+def test_services_file_errors(tmp_path: Path, content: str, fragment: str) -> None:
+    path = tmp_path / "apps.toml"
+    path.write_text(content)
+    with pytest.raises(TargetListError) as caught:
+        load_services(path)
+    assert str(caught.value).startswith(f"{path}:") and fragment in str(caught.value)
+    assert "\n" not in str(caught.value)
 
 
 def test_builtin_lists_hold_the_2019_kazakhstan_targets() -> None:
