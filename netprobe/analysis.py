@@ -83,6 +83,7 @@ __all__ = [
     "Verdict",
     "analyse",
     "analyse_service",
+    "anything_answered",
     "is_bogon",
     "network_is_down",
     "registrable_domain",
@@ -209,9 +210,15 @@ def network_is_down(results: Iterable[Observations]) -> bool:
     for obs in results:
         failures = [d.failure for d in obs.dns] + [t.failure for t in obs.tcp]
         measured = measured or bool(failures)
-        if any(f not in _NO_REPLY_FAILURES for f in failures):
+        if anything_answered(failures):
             return False
     return measured
+
+
+def anything_answered(failures: Iterable[str | None]) -> bool:
+    """Whether any of these steps got an answer: success, or a reset or refusal (something
+    on the path is alive), as opposed to silence or unreachability."""
+    return any(f not in _NO_REPLY_FAILURES for f in failures)
 
 
 def _untrusted_issuer(tls: TLSObservation) -> str | None:

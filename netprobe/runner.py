@@ -34,6 +34,7 @@ from netprobe.analysis import (
     ServiceAnalysis,
     analyse,
     analyse_service,
+    anything_answered,
     is_bogon,
     network_is_down,
     shared_untrusted_issuers,
@@ -521,9 +522,13 @@ async def probe(
     async with _doh_client(options) as doh_client:
         resolvers = (options.resolver, *options.control_resolvers)
         shared = _Shared(doh_client, {str(r): asyncio.Semaphore(DNS_IN_FLIGHT) for r in resolvers})
+        # Alongside the targets: targets given by address, all blackholed, must not pass
+        # for an outage while the control resolver still answers.
+        control_check = asyncio.ensure_future(_control_answers(shared, options))
         await asyncio.gather(*(one(i, shared) for i in range(len(targets))))
+        control_answers = await control_check
 
-    run.network_down = network_is_down(measured.values())
+    run.network_down = not control_answers and network_is_down(measured.values())
     final = RunContext(
         network_down=run.network_down,
         asn_of=asn_of,
@@ -539,6 +544,15 @@ async def probe(
     run.services = judge_services(services, run.results)
     run.finished_at = datetime.now(UTC)
     return run
+
+
+async def _control_answers(shared: _Shared, options: ProbeOptions) -> bool:
+    """Whether any control resolver answers at all (any reply, or an active refusal)."""
+    checks = [
+        shared.query(INNOCUOUS_NAME, "A", r, "control", timeout=options.timeout, t_origin=0.0)
+        for r in options.control_resolvers
+    ]
+    return anything_answered(q.failure for q in await asyncio.gather(*checks))
 
 
 async def _networks_of(obs: Observations, networks: AddressNetworks) -> dict[str, ASInfo]:

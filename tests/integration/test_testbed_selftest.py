@@ -22,6 +22,7 @@ from tests.testbed.topology import (
     BLOCKPAGE_IP,
     BULK_BLACKHOLED,
     BULK_OPEN,
+    CHAT_PORT,
     CONTROL_DNS_IP,
     INET_NS,
     INTERCEPTION_CA_NAME,
@@ -188,6 +189,11 @@ def _censored() -> list[Check]:
             stdin=trickle_request,
         ),
         Check("escape", f"{CURL} https://escape.hostile.test/", 0, escape),
+        # Messaging-app endpoints.
+        Check("dc-blackhole", f"{CURL_STALL} http://{IP['dc1.tg.test']}:443/", CURL_TIMEOUT),
+        Check("chat-port-refused", f"{CURL} http://e1.chat.test:{CHAT_PORT}/", CURL_REFUSED),
+        Check("chat-port-open", f"{CURL} http://e2.chat.test:{CHAT_PORT}/", 0, "<title>"),
+        Check("msgr-lie", f"{DIG} +short {ISP} edge.msgr.test", 0, UNRELATED_IP),
         # Bulk names for the benchmark: a wildcard certificate, one /24 blackholed.
         Check("bulk-dns", f"{DIG} +short {ISP} n7.{BULK_OPEN}", 0, "198.19.2."),
         Check("bulk-open", f"{CURL} https://n7.{BULK_OPEN}/", 0, _title(f"n7.{BULK_OPEN}")),

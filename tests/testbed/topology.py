@@ -33,6 +33,7 @@ __all__ = [
     "BLOCKPAGE_IP",
     "BULK_BLACKHOLED",
     "BULK_OPEN",
+    "CHAT_PORT",
     "CONTROL_DNS_IP",
     "ECHO_IP",
     "INTERCEPTION_CA_NAME",
@@ -65,6 +66,7 @@ ISP_SERVER_IPS = (BLOCKPAGE_IP, SUBSTITUTE_IP, MITM_IP, TLS_FAILURE_IP)
 # the censored ISP blackholes the second one.
 BULK_OPEN, BULK_BLACKHOLED = "open.bulk.test", "blackholed.bulk.test"
 BULK_NETS = {BULK_OPEN: "198.19.2.0/24", BULK_BLACKHOLED: "198.19.3.0/24"}
+CHAT_PORT = 5222
 TRUSTED_CA_NAME = "Testbed Root CA"
 INTERCEPTION_CA_NAME = "Testbed Interception CA"
 DNS_TTL = 300
@@ -150,6 +152,16 @@ def _build_sites() -> tuple[Site, ...]:
         ("escape.hostile.test", "https", None, None),
         ("gone.test", "https", None, None),
         ("ipecho.test", "http", None, None),
+        # Messaging-app endpoints: data centres reached by address, chat hosts on 443 and
+        # 5222, edge hosts that must resolve into the app's own network, TLS-only hosts.
+        ("dc1.tg.test", "https", None, "ip-drop"),
+        ("dc2.tg.test", "https", None, "ip-drop"),
+        ("e1.chat.test", "https", None, "syn-reset-any"),
+        ("e2.chat.test", "https", None, None),
+        ("edge.msgr.test", "https", f"a:{UNRELATED_IP}", None),
+        ("api.msgr.test", "https", f"a:{UNRELATED_IP}", None),
+        ("chat.sig.test", "https", None, None),
+        ("storage.sig.test", "https", None, None),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
     return tuple(
@@ -186,6 +198,8 @@ def _censor_rules(site: Site) -> tuple[str | None, str | None]:
             return f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} -j DROP", None
         case "syn-reset":
             return f"-A FORWARD {to_site} --dport 443 --syn {reset}", None
+        case "syn-reset-any":
+            return f"-A FORWARD {to_site} --syn {reset}", None
         case "payload-reset":
             # Linux sets PSH on the last segment of every write, so whatever its SNI, the
             # ClientHello is hit; the handshake (no payload) is not.
@@ -544,6 +558,8 @@ class Testbed:
             "listeners": [
                 {"ip": "0.0.0.0", "port": 80, "tls": "none", "page": "vhosts"},
                 {"ip": "0.0.0.0", "port": 443, "tls": "vhosts", "page": "vhosts"},
+                # A chat port, as WhatsApp's: only connecting to it is checked.
+                {"ip": "0.0.0.0", "port": CHAT_PORT, "tls": "none", "page": "vhosts"},
             ],
         }
 
