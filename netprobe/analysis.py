@@ -84,6 +84,7 @@ __all__ = [
     "analyse",
     "analyse_service",
     "anything_answered",
+    "is_address",
     "is_bogon",
     "network_is_down",
     "registrable_domain",
@@ -180,7 +181,8 @@ def is_bogon(address: str) -> bool:
 _SECOND_LEVEL_LABELS: Final = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "or"})
 
 
-def _is_address(host: str) -> bool:
+def is_address(host: str) -> bool:
+    """Whether ``host`` is an IP address rather than a name."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -597,7 +599,7 @@ def _inconsistent_dns(
 
 def _endpoint_addresses(obs: Observations, host: str) -> tuple[frozenset[str], frozenset[str]]:
     """The local and control addresses of ``host``; an address stands for itself in both."""
-    if _is_address(host):
+    if is_address(host):
         return frozenset({host}), frozenset({host})
     local = frozenset(
         a for d in obs.dns if d.domain == host and d.role == "local" for a in d.addresses

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import ssl
 import time
@@ -35,6 +34,7 @@ from netprobe.analysis import (
     analyse,
     analyse_service,
     anything_answered,
+    is_address,
     is_bogon,
     network_is_down,
     shared_untrusted_issuers,
@@ -314,7 +314,7 @@ class _Measurement:
     async def _resolve(self, host: str) -> _Resolution:
         if host in self._resolutions:
             return self._resolutions[host]
-        if _is_address(host):
+        if is_address(host):
             # An address needs no resolution (Telegram's data centres are given as such).
             self._resolutions[host] = _Resolution([host], [host])
             return self._resolutions[host]
@@ -434,14 +434,6 @@ class _Measurement:
 
 
 _TLS_SCHEMES = frozenset({"https", "tls"})
-
-
-def _is_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 async def _measure(target: Target, options: ProbeOptions, shared: _Shared) -> Observations:
