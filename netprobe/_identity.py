@@ -235,31 +235,18 @@ async def discover_public_ip(
 
     ``timeout`` bounds each method. The methods never raise.
     """
-    answers: list[IPAnswer | None] = [None] * len(methods)
-    pending: dict[asyncio.Task[IPAnswer], int] = {}
-    upcoming = iter(enumerate(methods))
-    try:
-        while True:
-            for index, method in upcoming:
-                task = asyncio.ensure_future(method.ask(timeout=timeout, verify=verify))
-                pending[task] = index
-                if len(pending) == _IN_FLIGHT:
-                    break
-            if not pending:
-                break
-            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                answer = answers[pending.pop(task)] = task.result()
-                log.debug("public IP by %s: %s", answer.method, answer.failure or "answered")
-            choice = choose_ip([a for a in answers if a is not None])
-            if choice is not None and choice.confirmed:
-                break
-    finally:
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-    asked = tuple(a for a in answers if a is not None)
-    return IPDiscovery(choose_ip(asked), asked)
+    answers: list[IPAnswer] = []
+    # In pairs: two answers can confirm each other, and every service asked learns our
+    # address, so no third one is asked while a pair may still agree.
+    for start in range(0, len(methods), _IN_FLIGHT):
+        pair = methods[start : start + _IN_FLIGHT]
+        for answer in await asyncio.gather(*(m.ask(timeout=timeout, verify=verify) for m in pair)):
+            log.debug("public IP by %s: %s", answer.method, answer.failure or "answered")
+            answers.append(answer)
+        choice = choose_ip(answers)
+        if choice is not None and choice.confirmed:
+            break
+    return IPDiscovery(choose_ip(answers), tuple(answers))
 
 
 async def discover_probe(

@@ -182,7 +182,8 @@ def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
     "files",
     multiple=True,
     metavar="PATH",
-    help="A target file: test-lists CSV, or one URL per line; repeatable.",
+    help="A target file: test-lists CSV, one target per line, or a .toml services file; "
+    "repeatable.",
 )
 @click.option(
     "--format",
