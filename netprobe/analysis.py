@@ -43,6 +43,11 @@ http.diff          plain-HTTP page differs from the site's HTTPS page       anom
 ``site_down`` is given when the control view fails the same way (the name does
 not exist at the control resolver either); ``network_down`` when the run found
 that nothing answers from this network at all.
+
+With a control proxy (a fetch of the target from the uncensored side), OONI's
+control rules apply on top: a failure seen only locally is ``blocked`` whatever
+its type (a connect timeout becomes conclusive); seen through the proxy too, it
+is ``site_down``; a plain-HTTP page is compared with the control page.
 """
 
 from __future__ import annotations
@@ -256,6 +261,39 @@ def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
         return Analysis("error", evidence="no measurement was made for this target")
     if obs.scheme in ("tcp", "tls"):
         return _analyse_endpoint(obs, ctx, obs.domain, obs.scheme, obs.port, 0) or _reachable(obs)
+    return _with_control(obs, _analyse_chain(obs, ctx))
+
+
+# A proxy answers these itself when it cannot reach the site.
+_GATEWAY_ERRORS: Final = frozenset({502, 504})
+
+
+def _control_page(obs: Observations) -> HTTPObservation | None:
+    """The last response through the control proxy, if the proxy was used."""
+    control = [h for h in obs.http if h.purpose == "control"]
+    return max(control, key=lambda h: h.hop) if control else None
+
+
+def _with_control(obs: Observations, local: Analysis) -> Analysis:
+    """OONI's control rules: a failure seen only here is blocking; seen through the control
+    proxy too, the site is down."""
+    control = _control_page(obs)
+    if control is None or local.verdict not in _FAILED or local.blocking == "http.diff":
+        return local
+    if control.status is not None and control.status not in _GATEWAY_ERRORS:
+        return Analysis(
+            "blocked",
+            local.blocking,
+            f"{local.evidence}; through the control proxy the site answers HTTP {control.status}",
+        )
+    failed = control.failure or f"HTTP {control.status} from the proxy"
+    return Analysis(
+        "site_down", None, f"{local.evidence}; it fails through the control proxy too ({failed})"
+    )
+
+
+def _analyse_chain(obs: Observations, ctx: RunContext) -> Analysis:
+    """The local view of a web target: each hop of its redirect chain, step by step."""
     targets = sorted((h for h in obs.http if h.purpose == "target"), key=lambda h: h.hop)
     host, scheme, port = obs.domain, obs.scheme, obs.port
     hop = 0
@@ -884,9 +922,15 @@ def _http_diff_rule(obs: Observations, final: HTTPObservation) -> Analysis | Non
     """Compare a plain-HTTP page with the site's HTTPS page, the way OONI does."""
     if not final.url.startswith("http:"):
         return None
-    twin = next((h for h in obs.http if h.purpose == "https_twin" and h.status is not None), None)
+    control = _control_page(obs)
+    twin = (
+        control
+        if control is not None and control.status is not None
+        else next((h for h in obs.http if h.purpose == "https_twin" and h.status is not None), None)
+    )
     if twin is None or twin.status is None or not 200 <= twin.status < 300:
         return None
+    reference = "the control proxy's page" if twin is control else "the site's HTTPS page"
     if final.status != twin.status:
         reasons = [f"status {final.status} instead of {twin.status}"]
     else:
@@ -902,8 +946,7 @@ def _http_diff_rule(obs: Observations, final: HTTPObservation) -> Analysis | Non
         "anomaly",
         "http.diff",
         _at_hop(
-            f"the plain-HTTP page {final.url} differs from the site's HTTPS page "
-            f"({', '.join(reasons)})",
+            f"the plain-HTTP page {final.url} differs from {reference} ({', '.join(reasons)})",
             final.hop,
             final.host,
         ),

@@ -208,6 +208,13 @@ def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
     "https://HOST/dns-query[#BOOTSTRAP-IP]; repeatable.",
 )
 @click.option(
+    "--control-proxy",
+    metavar="URL",
+    callback=lambda _ctx, _param, url: _checked_proxy(url),
+    help="A proxy on the uncensored side (http://, socks5://: Tor, a VPN exit, a server "
+    "abroad): each target is also fetched through it, for a conclusive control view.",
+)
+@click.option(
     "--ca-bundle",
     metavar="PATH",
     help="CA certificates to verify sites with. Default: $SSL_CERT_FILE or certifi.",
@@ -274,6 +281,7 @@ def run_command(
     output: str | None,
     resolver: str | None,
     control_resolvers: tuple[str, ...],
+    control_proxy: str | None,
     ca_bundle: str | None,
     timeout: float,
     concurrency: int,
@@ -299,7 +307,7 @@ def run_command(
     targets, services = _collect_targets(urls, list_names, files)
     options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
     networks = _asn_resolver(asn_db, options)
-    options = replace(options, networks=networks)
+    options = replace(options, networks=networks, control_proxy=control_proxy)
     fmt = output_format or ("table" if sys.stdout.isatty() else "json")
 
     import asyncio
@@ -364,6 +372,34 @@ def _checked_ip_services(urls: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(validate_ip_service(url) for url in urls)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--ip-service") from None
+
+
+def _checked_proxy(url: str | None) -> str | None:
+    from urllib.parse import urlsplit
+
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a bad port)
+    except ValueError as exc:
+        raise click.BadParameter(f"{url!r}: {exc}", param_hint="--control-proxy") from None
+    if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+        raise click.BadParameter(
+            f"{_without_credentials(url)!r} is not an http://, https:// or socks5:// proxy URL",
+            param_hint="--control-proxy",
+        )
+    return url
+
+
+def _without_credentials(url: str) -> str:
+    """The proxy URL as it may be shown or written: no user name, no password."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _checked_country(cc: str | None) -> str | None:
@@ -558,7 +594,13 @@ def _verify_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def _options_dict(options: ProbeOptions, fmt: str) -> dict[str, Any]:
-    return {"timeout": options.timeout, "concurrency": options.concurrency, "format": fmt}
+    proxy = options.control_proxy
+    return {
+        "timeout": options.timeout,
+        "concurrency": options.concurrency,
+        "format": fmt,
+        "control_proxy": _without_credentials(proxy) if proxy else None,
+    }
 
 
 def _print_results(

@@ -27,6 +27,7 @@ __all__ = [
     "GENERIC_TIMEOUT",
     "HOST_UNREACHABLE",
     "NETWORK_UNREACHABLE",
+    "PROXY_ERROR",
     "SSL_FAILED_HANDSHAKE",
     "SSL_INVALID_CERTIFICATE",
     "SSL_INVALID_HOSTNAME",
@@ -57,6 +58,8 @@ SSL_INVALID_HOSTNAME = "ssl_invalid_hostname"
 SSL_UNKNOWN_AUTHORITY = "ssl_unknown_authority"
 SSL_INVALID_CERTIFICATE = "ssl_invalid_certificate"
 SSL_FAILED_HANDSHAKE = "ssl_failed_handshake"
+PROXY_ERROR = "proxy_error"
+"""Not OONI's: the control proxy refused to reach the site (followed by its status line)."""
 
 Role = Literal["local", "control"]
 """``local``: the resolver under test / addresses it returned; ``control``: trusted ones."""
@@ -136,10 +139,11 @@ class HTTPObservation:
     """The address connected to, when known."""
     host: str
     """The Host header (and SNI for https) sent."""
-    purpose: Literal["target", "innocuous", "https_twin", "dns_check"]
+    purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"]
     """``innocuous``: retry with an unrelated Host; ``https_twin``: the https:// version of
     an http:// target, fetched for comparison; ``dns_check``: a plain-HTTP fetch from an
-    address the local DNS gave that disagrees with control (does it serve a blockpage?)."""
+    address the local DNS gave that disagrees with control (does it serve a blockpage?);
+    ``control``: the target fetched through the control proxy (the uncensored view)."""
     hop: int
     """0 for the first request; n for the n-th redirect followed."""
     t0: float

@@ -124,6 +124,7 @@ def build_report(run: RunResult, probe: ProbeInfo, options: dict[str, Any]) -> d
         "started_at": _iso(run.started_at),
         "finished_at": _iso(finished),
         "complete": not run.interrupted,
+        "notes": list(run.notes),
         "probe": probe_fields,
         "options": options,
         "summary": {

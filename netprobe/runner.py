@@ -21,7 +21,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -91,6 +91,9 @@ class ProbeOptions:
     body_cap: int = BODY_CAP
     max_redirects: int = 10
     addresses_per_family: int = 2
+    control_proxy: str | None = None
+    """A proxy on the uncensored side (Tor, a VPN exit, a server abroad): every web target
+    is also fetched through it, for the control view."""
     networks: AddressNetworks | None = None
     """Who announces each address (ASN): tags DNS answers and lets analysis treat answers in
     the same network as consistent. None: no ASN data."""
@@ -151,6 +154,8 @@ class RunResult:
     services: list[ServiceResult] = field(default_factory=list)
     network_down: bool = False
     interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+    """What limits the run as a whole (no control view, ...), one line each."""
 
 
 def judge_services(
@@ -272,6 +277,9 @@ class _Measurement:
             await self._prepare(self.target.scheme, self.target.domain, self.target.port)
             return self.observations()
         url, twin = self.target.url, None
+        control = None
+        if self.options.control_proxy is not None:
+            control = asyncio.create_task(self._fetch_control(url, self.options.control_proxy))
         for hop in range(self.options.max_redirects + 1):
             scheme, host, port = _split(url)
             address = await self._prepare(scheme, host, port)
@@ -285,8 +293,9 @@ class _Measurement:
             if not 300 <= exchange.status < 400 or not exchange.location.startswith("http"):
                 break
             url = exchange.location
-        if twin is not None:
-            await twin
+        for task in (twin, control):
+            if task is not None:
+                await task
         return self.observations()
 
     # -- DNS, TCP and TLS for one host ------------------------------------------------------
@@ -395,10 +404,11 @@ class _Measurement:
     async def _http(
         self,
         url: str,
-        address: str,
+        address: str | None,
         host: str,
-        purpose: Literal["target", "innocuous", "https_twin", "dns_check"],
+        purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"],
         hop: int,
+        proxy: str | None = None,
     ) -> HTTPObservation:
         exchange = await http.fetch(
             url,
@@ -406,13 +416,23 @@ class _Measurement:
             host=host,
             purpose=purpose,
             hop=hop,
-            verify=self.options.verify,
+            verify=self._verify,
             timeout=self.options.timeout,
             t_origin=self.t_origin,
             body_cap=self.options.body_cap,
+            proxy=proxy,
         )
         self.http.append(exchange)
         return exchange
+
+    async def _fetch_control(self, url: str, proxy: str) -> None:
+        """The target through the control proxy, redirects followed: the uncensored view."""
+        for hop in range(self.options.max_redirects + 1):
+            exchange = await self._http(url, None, _split(url)[1], "control", hop, proxy)
+            location, status = exchange.location, exchange.status
+            if location is None or status is None or not 300 <= status < 400:
+                return
+            url = location
 
     async def _fetch(self, url: str, address: str, host: str, hop: int) -> HTTPObservation:
         exchange = await self._http(url, address, host, "target", hop)
@@ -474,6 +494,13 @@ async def probe(
     measured so far (:func:`judge_services` then judges what there is).
     """
     run = run or RunResult(started_at=datetime.now(UTC))
+    if options.control_proxy is not None:
+        unreachable = await _proxy_unreachable(options.control_proxy, options.timeout)
+        if unreachable is not None:
+            note = f"no control view: the control proxy is unreachable ({unreachable})"
+            log.warning("%s", note)
+            run.notes.append(note)
+            options = replace(options, control_proxy=None)
     networks = options.networks
     asn_of = networks.asn_of if networks else (lambda _address: None)
     tags: dict[int, dict[str, ASInfo]] = {}
@@ -536,6 +563,17 @@ async def probe(
     run.services = judge_services(services, run.results)
     run.finished_at = datetime.now(UTC)
     return run
+
+
+async def _proxy_unreachable(proxy: str, timeout: float) -> str | None:
+    """Why the proxy cannot be connected to, or None when it can."""
+    parts = urlsplit(proxy)
+    default_port = 1080 if parts.scheme.startswith("socks") else 8080
+    attempt = await tcp.connect(
+        parts.hostname or "", parts.port or default_port, "control", timeout=timeout,
+        t_origin=time.monotonic(),
+    )  # fmt: skip
+    return attempt.failure
 
 
 async def _control_answers(shared: _Shared, options: ProbeOptions) -> bool:

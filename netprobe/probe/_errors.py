@@ -24,6 +24,7 @@ from netprobe.observations import (
     GENERIC_TIMEOUT,
     HOST_UNREACHABLE,
     NETWORK_UNREACHABLE,
+    PROXY_ERROR,
     SSL_FAILED_HANDSHAKE,
     SSL_INVALID_CERTIFICATE,
     SSL_INVALID_HOSTNAME,
@@ -112,4 +113,7 @@ def _classify(exc: BaseException) -> str | None:
         exc
     ).startswith(_EOF_MESSAGES):
         return EOF_ERROR
+    if isinstance(exc, httpx.ProxyError | httpcore.ProxyError):
+        # The proxy could not open the tunnel: it says why in its status line.
+        return f"{PROXY_ERROR}: {str(exc)[:80]}"
     return None

@@ -50,25 +50,28 @@ async def fetch(
     *,
     address: str | None,
     host: str,
-    purpose: Literal["target", "innocuous", "https_twin", "dns_check"],
+    purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"],
     hop: int,
     verify: ssl.SSLContext,
     timeout: float,
     t_origin: float,
     body_cap: int = 1 << 20,
+    proxy: str | None = None,
 ) -> HTTPObservation:
     """GET ``url`` (connecting to ``address`` when given) and record the response.
 
-    Reads at most ``body_cap`` bytes of the (decoded) body. Never raises for network
-    failures: they are the observation's ``failure``, and ``tls_failure`` too when the TLS
-    handshake is where it happened.
+    With ``proxy`` (``http://`` or ``socks5://``), the request goes through it and the
+    proxy resolves the name (``address`` must then be None). Reads at most ``body_cap``
+    bytes of the (decoded) body. Never raises for network failures: they are the
+    observation's ``failure``, and ``tls_failure`` too when the TLS handshake is where it
+    happened.
     """
     clock = Stopwatch(t_origin)
     exchange = _Exchange()
     failure: str | None = None
     try:
         async with asyncio.timeout(timeout):
-            await _request(exchange, url, address, host, verify, body_cap, clock)
+            await _request(exchange, url, address, host, verify, body_cap, clock, proxy)
     except Exception as exc:
         failure = failure_from_exception(exc)
         # Cut while reading the body: what was read is kept, but it is not the whole body.
@@ -135,6 +138,7 @@ async def _request(
     verify: ssl.SSLContext,
     body_cap: int,
     clock: Stopwatch,
+    proxy: str | None,
 ) -> None:
     target = httpx.URL(url)
     extensions: dict[str, Any] = {"trace": exchange.trace}
@@ -149,7 +153,7 @@ async def _request(
     # A bare transport rather than a client: a fresh connection pool for this one request
     # (pools are keyed by origin, not by address and SNI), and no redirect handling, which
     # would turn an unparseable Location into an error instead of a recorded response.
-    async with httpx.AsyncHTTPTransport(verify=verify, trust_env=False) as transport:
+    async with httpx.AsyncHTTPTransport(verify=verify, trust_env=False, proxy=proxy) as transport:
         response = await transport.handle_async_request(request)
         try:
             exchange.record_response(target, response, clock.elapsed_ms())

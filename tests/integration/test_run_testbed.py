@@ -402,3 +402,52 @@ def _wait_for_port(testbed: Any, address: str, port: int) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"nothing listens on {address}:{port}")
+
+
+# -- the control proxy: the uncensored view, OONI's control rules --------------------------
+
+WITH_PROXY: list[tuple[str, str, str | None]] = [
+    ("https://blackhole.tcp.test/", "blocked", "tcp.timeout"),
+    ("http://down.tcp.test/", "site_down", None),
+    ("http://diff.http.test/", "anomaly", "http.diff"),
+    ("http://blockpage.http.test/", "blocked", "http.blockpage"),
+    ("https://nx.dns.test/", "blocked", "dns.nxdomain"),
+    ("https://refused.tcp.test/", "blocked", "tcp.refused"),
+    ("https://www.clean.test/", "accessible", None),
+]
+
+
+@pytest.fixture(scope="module")
+def proxied(testbed: Any, asn_db: str) -> Run:
+    urls = [url for url, _, _ in WITH_PROXY]
+    return netprobe(
+        testbed, "censored", urls, "--format", "json", "--control-proxy", testbed.control_proxy,
+        asn_db=asn_db,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("url", "verdict", "blocking"), WITH_PROXY, ids=[w[0] for w in WITH_PROXY])
+def test_control_proxy_verdicts(proxied: Run, url: str, verdict: str, blocking: str | None) -> None:
+    result = proxied.result(url)
+    assert (result["verdict"], result["blocking"]) == (verdict, blocking), result["evidence"]
+
+
+def test_control_proxy_evidence_and_report(proxied: Run) -> None:
+    jsonschema.validate(proxied.report, load_schema())
+    assert proxied.report["notes"] == []
+    assert proxied.report["options"]["control_proxy"] == "http://198.19.0.8:3128"
+    assert "control proxy" in proxied.result("https://blackhole.tcp.test/")["evidence"]
+    assert "control proxy's page" in proxied.result("http://diff.http.test/")["evidence"]
+
+
+def test_unreachable_control_proxy_is_a_note(testbed: Any, asn_db: str) -> None:
+    dead = f"http://user:secret@{testbed.tls_failure_ip}:3128"  # nothing listens there
+    run = netprobe(
+        testbed, "censored", ["https://blackhole.tcp.test/"], "--format", "json",
+        "--control-proxy", dead, asn_db=asn_db,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.result("https://blackhole.tcp.test/")["verdict"] == "anomaly"
+    (note,) = run.report["notes"]
+    assert "control proxy is unreachable" in note
+    assert "secret" not in run.stdout + run.stderr

@@ -26,6 +26,8 @@ from tests.testbed.topology import (
     CONTROL_DNS_IP,
     INET_NS,
     INTERCEPTION_CA_NAME,
+    PROXY_IP,
+    PROXY_PORT,
     SITES,
     UNRELATED_IP,
 )
@@ -37,6 +39,7 @@ pytestmark = pytest.mark.skipif(
 
 IP = {site.name: site.ip for site in SITES if site.ip}
 DIG = "dig +time=1 +tries=1"
+PROXY = f"http://{PROXY_IP}:{PROXY_PORT}"
 ISP, CONTROL = "@$ISP", f"@{CONTROL_DNS_IP}"
 CURL = "curl -sS --max-time 5 --cacert $CA"
 # Expected to stall: short, the stall itself is the outcome.
@@ -189,6 +192,17 @@ def _censored() -> list[Check]:
             stdin=trickle_request,
         ),
         Check("escape", f"{CURL} https://escape.hostile.test/", 0, escape),
+        # The control proxy on the internet side: the uncensored view.
+        Check("proxy-plain", f"{CURL} -x {PROXY} http://blockpage.http.test/", 0, "Testbed site"),
+        Check("proxy-connect", f"{CURL} -x {PROXY} https://sni-reset.tls.test/", 0, "<title>"),
+        Check("proxy-dns", f"{CURL} -x {PROXY} https://nx.dns.test/", 0, "<title>"),
+        Check("down-everywhere", f"{CURL_STALL} http://down.tcp.test/", CURL_TIMEOUT),
+        Check(
+            "proxy-down-everywhere",
+            f"{CURL} -o /dev/null -w '%{{http_code}}' -x {PROXY} http://down.tcp.test/",
+            0,
+            "504",
+        ),
         # Messaging-app endpoints.
         Check("dc-blackhole", f"{CURL_STALL} http://{IP['dc1.tg.test']}:443/", CURL_TIMEOUT),
         Check("chat-port-refused", f"{CURL} http://e1.chat.test:{CHAT_PORT}/", CURL_REFUSED),
@@ -214,7 +228,9 @@ def _clean() -> list[Check]:
     checks = [
         Check(f"clean-{site.name}", f"{CURL} {site.url}", 0, _title(site.name), network="clean")
         for site in SITES
-        if site.name not in special and not site.name.endswith(".hostile.test")
+        if site.name not in special
+        and not site.name.endswith(".hostile.test")
+        and site.block != "down-everywhere"
     ]
     checks += [
         Check(f"clean-dns-{site.name}", f"{DIG} +short {site.host}", 0, ip, network="clean")

@@ -16,6 +16,7 @@ import ipaddress
 import json
 import ssl
 import sys
+import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -528,6 +529,93 @@ def _render(kind: str, name: str, peer: str) -> Page:
             return default_page()
 
 
+# --------------------------------------------------------------------------- proxy
+
+
+class Proxy:
+    """An HTTP forward proxy on the uncensored side: CONNECT tunnels and absolute-URI
+    requests, names resolved at the control DNS server. Gives netprobe its control view.
+
+    When the site cannot be reached it answers ``502 Bad Gateway`` (refused, reset) or
+    ``504 Gateway Timeout`` (silence), as common proxies do.
+    """
+
+    def __init__(self, dns_server: str, connect_timeout: float) -> None:
+        self._dns_server = dns_server
+        self._connect_timeout = connect_timeout
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IO_TIMEOUT)
+            method, target, version = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ", 2)
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+                upstream = await self._open(host, int(port), writer)
+                if upstream is not None:
+                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    await self._pipe(reader, writer, *upstream)
+                return
+            url = urllib.parse.urlsplit(target)
+            upstream = await self._open(url.hostname or "", url.port or 80, writer)
+            if upstream is None:
+                return
+            path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+            rest = head.split(b"\r\n", 1)[1]
+            upstream[1].write(f"{method} {path} {version}\r\n".encode("latin-1") + rest)
+            await self._pipe(reader, writer, *upstream)
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    async def _open(
+        self, host: str, port: int, client: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        try:
+            address = await self._resolve(host)
+            return await asyncio.wait_for(
+                asyncio.open_connection(address, port), self._connect_timeout
+            )
+        except TimeoutError:
+            client.write(b"HTTP/1.1 504 Gateway Timeout\r\nContent-Length: 0\r\n\r\n")
+        except (OSError, LookupError, dns.exception.DNSException):
+            client.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+        await client.drain()
+        return None
+
+    async def _resolve(self, host: str) -> str:
+        try:
+            ipaddress.ip_address(host)
+            return host
+        except ValueError:
+            pass
+        query = dns.message.make_query(host, "A")
+        reply = await dns.asyncquery.udp(query, self._dns_server, timeout=2.0)
+        for rrset in reply.answer:
+            if rrset.rdtype == dns.rdatatype.A:
+                return str(rrset[0])
+        raise LookupError(host)
+
+    @staticmethod
+    async def _pipe(
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+    ) -> None:
+        async def copy(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await asyncio.wait_for(source.read(65536), IO_TIMEOUT):
+                    sink.write(data)
+                    await sink.drain()
+            except (OSError, TimeoutError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -541,6 +629,9 @@ async def _main(config: dict[str, Any]) -> None:
         resolver = Resolver(res["upstream"], res["ttl"], res["lies"])
         await _serve_dns(res["ip"], resolver.answer)
     await Web(config).start()
+    if "proxy" in config:
+        proxy = Proxy(config["proxy"]["dns"], config["proxy"]["connect_timeout"])
+        await asyncio.start_server(proxy.handle, config["proxy"]["ip"], config["proxy"]["port"])
 
     stdin_closed = asyncio.Event()
     # Nobody writes to our stdin: it only becomes readable at EOF, when the testbed is gone.

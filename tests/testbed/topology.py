@@ -38,6 +38,8 @@ __all__ = [
     "ECHO_IP",
     "INTERCEPTION_CA_NAME",
     "MITM_IP",
+    "PROXY_IP",
+    "PROXY_PORT",
     "SUBSTITUTE_IP",
     "TLS_FAILURE_IP",
     "UNRELATED_IP",
@@ -67,6 +69,9 @@ ISP_SERVER_IPS = (BLOCKPAGE_IP, SUBSTITUTE_IP, MITM_IP, TLS_FAILURE_IP)
 BULK_OPEN, BULK_BLACKHOLED = "open.bulk.test", "blackholed.bulk.test"
 BULK_NETS = {BULK_OPEN: "198.19.2.0/24", BULK_BLACKHOLED: "198.19.3.0/24"}
 CHAT_PORT = 5222
+# An HTTP proxy on the internet side: the uncensored control view (--control-proxy).
+PROXY_IP, PROXY_PORT = "198.19.0.8", 3128
+PROXY_CONNECT_TIMEOUT = 2.0
 TRUSTED_CA_NAME = "Testbed Root CA"
 INTERCEPTION_CA_NAME = "Testbed Interception CA"
 DNS_TTL = 300
@@ -154,6 +159,7 @@ def _build_sites() -> tuple[Site, ...]:
         ("ipecho.test", "http", None, None),
         # Messaging-app endpoints: data centres reached by address, chat hosts on 443 and
         # 5222, edge hosts that must resolve into the app's own network, TLS-only hosts.
+        ("down.tcp.test", "http", None, "down-everywhere"),
         ("dc1.tg.test", "https", None, "ip-drop"),
         ("dc2.tg.test", "https", None, "ip-drop"),
         ("e1.chat.test", "https", None, "syn-reset-any"),
@@ -194,6 +200,8 @@ def _censor_rules(site: Site) -> tuple[str | None, str | None]:
     match site.block:
         case None:
             return None, None
+        case "down-everywhere":
+            return None, None  # dropped in the internet namespace, see _configure_internet
         case "ip-drop":
             return f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} -j DROP", None
         case "syn-reset":
@@ -346,6 +354,7 @@ class Testbed:
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
     control_resolver = f"udp://{CONTROL_DNS_IP}:53"
+    control_proxy = f"http://{PROXY_IP}:{PROXY_PORT}"
     control_dns_ip = CONTROL_DNS_IP
     echo_ip = ECHO_IP
     unrelated_ip = UNRELATED_IP
@@ -454,6 +463,11 @@ class Testbed:
         # address while its server listens on 0.0.0.0.
         commands.append(f"route add local {SITES_NET} dev lo")
         _ip_batch(commands, INET_NS)
+        # A site that is down for everyone: its server drops every packet, whoever asks.
+        down = [f"-A INPUT -d {s.ip} -j DROP" for s in SITES if s.block == "down-everywhere"]
+        rules = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]",
+                 ":OUTPUT ACCEPT [0:0]", *down, "COMMIT", ""]  # fmt: skip
+        _netns_exec(INET_NS, ["iptables-restore"], input="\n".join(rules))
 
     def _configure_network(self, network: Network) -> None:
         uplink = f"198.18.{100 + network.index}"
@@ -555,6 +569,12 @@ class Testbed:
                 for name, ip, page in vhosts
             ],
             "default_pem": issue("default.test"),
+            "proxy": {
+                "ip": PROXY_IP,
+                "port": PROXY_PORT,
+                "dns": CONTROL_DNS_IP,
+                "connect_timeout": PROXY_CONNECT_TIMEOUT,
+            },
             "listeners": [
                 {"ip": "0.0.0.0", "port": 80, "tls": "none", "page": "vhosts"},
                 {"ip": "0.0.0.0", "port": 443, "tls": "vhosts", "page": "vhosts"},
