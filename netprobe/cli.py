@@ -10,7 +10,7 @@ import contextlib
 import logging
 import sys
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -19,6 +19,7 @@ from netprobe._defaults import CONCURRENCY, STEP_TIMEOUT
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable
     from datetime import datetime
 
     from rich.console import Console
@@ -26,9 +27,13 @@ if TYPE_CHECKING:
     from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
     from netprobe.report import ProbeInfo
     from netprobe.runner import ProbeOptions, RunResult, TargetResult
+    from netprobe.session import Plan
     from netprobe.targets import Service, Target
+    from netprobe.watch import Transition
 
 __all__ = ["main"]
+
+_T = TypeVar("_T")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FOUND = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -166,25 +171,58 @@ def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
     Console().print(asn_table(addresses, infos))
 
 
+def _run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `run` and `watch` share: what to probe and how."""
+    options = [
+        click.argument("urls", nargs=-1, metavar="[URL]..."),
+        click.option("-l", "--list", "list_names", multiple=True, metavar="NAME",
+                     help="A built-in list (see `netprobe lists`); repeatable."),
+        click.option("-f", "--file", "files", multiple=True, metavar="PATH",
+                     help="A target file: test-lists CSV, one target per line, or a .toml "
+                     "services file; repeatable."),
+        click.option("--resolver", metavar="HOST[:PORT]",
+                     help="Resolver under test. Default: the system's, from /etc/resolv.conf."),
+        click.option("--control-resolver", "control_resolvers", multiple=True, metavar="SPEC",
+                     help="Trusted resolver: IP[:PORT], udp://, tcp://, tls://IP[:PORT] or "
+                     "https://HOST/dns-query[#BOOTSTRAP-IP]; repeatable."),
+        click.option("--control-proxy", metavar="URL",
+                     callback=lambda _ctx, _param, url: _checked_proxy(url),
+                     help="A proxy on the uncensored side (http://, socks5://: Tor, a VPN exit, "
+                     "a server abroad): each target is also fetched through it, for a "
+                     "conclusive control view."),
+        click.option("--ca-bundle", metavar="PATH",
+                     help="CA certificates to verify sites with. Default: $SSL_CERT_FILE or "
+                     "certifi."),
+        click.option("--timeout", type=click.FloatRange(0.1, 300), default=STEP_TIMEOUT,
+                     show_default=True, help="Seconds allowed for each network step."),
+        click.option("--concurrency", type=click.IntRange(1, 1024), default=CONCURRENCY,
+                     show_default=True, help="Targets measured at once."),
+        click.option("--asn-db", metavar="PATH",
+                     help="IPASN data file for ASN lookups (default: the one `netprobe asn "
+                     "update` writes; without one, Team Cymru's DNS service is asked)."),
+        click.option("--ip-service", "ip_services", multiple=True, metavar="URL",
+                     callback=lambda _ctx, _param, urls: _checked_ip_services(urls),
+                     help="Plain-text IP echo URL that replaces the default ways of finding "
+                     "this network's public address; repeatable."),
+        click.option("--asn", "asn_override", type=click.IntRange(0, 4294967295),
+                     help="This network's ASN: skips finding the public address (offline use)."),
+        click.option("--cc", "cc_override", metavar="XX",
+                     callback=lambda _ctx, _param, cc: _checked_country(cc),
+                     help="This network's country code (ISO 3166 alpha-2)."),
+        click.option("--include-ip", is_flag=True,
+                     help="Write this machine's public IP address into the report (off by "
+                     "default: privacy)."),
+        click.option("-q", "--quiet", is_flag=True,
+                     help="No progress bar, only warnings and errors."),
+        click.option("-v", "--verbose", count=True, help="Log what is done (twice: debug)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @main.command("run")
-@click.argument("urls", nargs=-1, metavar="[URL]...")
-@click.option(
-    "-l",
-    "--list",
-    "list_names",
-    multiple=True,
-    metavar="NAME",
-    help="A built-in list (see `netprobe lists`); repeatable.",
-)
-@click.option(
-    "-f",
-    "--file",
-    "files",
-    multiple=True,
-    metavar="PATH",
-    help="A target file: test-lists CSV, one target per line, or a .toml services file; "
-    "repeatable.",
-)
+@_run_options
 @click.option(
     "--format",
     "output_format",
@@ -195,104 +233,12 @@ def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
     "-o", "--output", metavar="FILE", help="Also write the full JSON report to FILE (atomically)."
 )
 @click.option(
-    "--resolver",
-    metavar="HOST[:PORT]",
-    help="Resolver under test. Default: the system's, from /etc/resolv.conf.",
-)
-@click.option(
-    "--control-resolver",
-    "control_resolvers",
-    multiple=True,
-    metavar="SPEC",
-    help="Trusted resolver: IP[:PORT], udp://, tcp://, tls://IP[:PORT] or "
-    "https://HOST/dns-query[#BOOTSTRAP-IP]; repeatable.",
-)
-@click.option(
-    "--control-proxy",
-    metavar="URL",
-    callback=lambda _ctx, _param, url: _checked_proxy(url),
-    help="A proxy on the uncensored side (http://, socks5://: Tor, a VPN exit, a server "
-    "abroad): each target is also fetched through it, for a conclusive control view.",
-)
-@click.option(
-    "--ca-bundle",
-    metavar="PATH",
-    help="CA certificates to verify sites with. Default: $SSL_CERT_FILE or certifi.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.1, 300),
-    default=STEP_TIMEOUT,
-    show_default=True,
-    help="Seconds allowed for each network step.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 1024),
-    default=CONCURRENCY,
-    show_default=True,
-    help="Targets measured at once.",
-)
-@click.option(
     "--fail-on",
     type=click.Choice(["blocked", "anomaly"]),
     help="Exit 3 when a result is blocked (or, with anomaly, blocked or an anomaly).",
 )
-@click.option(
-    "--asn-db",
-    metavar="PATH",
-    help="IPASN data file for ASN lookups (default: the one `netprobe asn update` writes; "
-    "without one, Team Cymru's DNS service is asked).",
-)
-@click.option(
-    "--ip-service",
-    "ip_services",
-    multiple=True,
-    metavar="URL",
-    callback=lambda _ctx, _param, urls: _checked_ip_services(urls),
-    help="Plain-text IP echo URL that replaces the default ways of finding this network's "
-    "public address; repeatable.",
-)
-@click.option(
-    "--asn",
-    "asn_override",
-    type=click.IntRange(0, 4294967295),
-    help="This network's ASN: skips finding the public address (offline use).",
-)
-@click.option(
-    "--cc",
-    "cc_override",
-    metavar="XX",
-    callback=lambda _ctx, _param, cc: _checked_country(cc),
-    help="This network's country code (ISO 3166 alpha-2).",
-)
-@click.option(
-    "--include-ip",
-    is_flag=True,
-    help="Write this machine's public IP address into the report (off by default: privacy).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar, only warnings and errors.")
-@click.option("-v", "--verbose", count=True, help="Log what is done (twice: debug).")
 def run_command(
-    urls: tuple[str, ...],
-    list_names: tuple[str, ...],
-    files: tuple[str, ...],
-    output_format: str | None,
-    output: str | None,
-    resolver: str | None,
-    control_resolvers: tuple[str, ...],
-    control_proxy: str | None,
-    ca_bundle: str | None,
-    timeout: float,
-    concurrency: int,
-    fail_on: str | None,
-    asn_db: str | None,
-    ip_services: tuple[str, ...],
-    asn_override: int | None,
-    cc_override: str | None,
-    include_ip: bool,
-    quiet: bool,
-    verbose: int,
+    output_format: str | None, output: str | None, fail_on: str | None, **settings: Any
 ) -> None:
     """Probe URLs, built-in lists or target files (all built-in lists by default).
 
@@ -302,26 +248,22 @@ def run_command(
     --fail-on, something was found; 130 interrupted (partial results are still
     printed and written).
     """
-    _configure_logging(quiet, verbose)
-    _raise_open_file_limit()
-    targets, services = _collect_targets(urls, list_names, files)
-    options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
-    networks = _asn_resolver(asn_db, options)
-    options = replace(options, networks=networks, control_proxy=control_proxy)
+    plan = _plan(**settings)
     fmt = output_format or ("table" if sys.stdout.isatty() else "json")
 
     import asyncio
 
     from rich.console import Console
 
-    from netprobe.asn import discover_probe
-    from netprobe.runner import RunResult, judge_services, probe
+    from netprobe.runner import RunResult, judge_services
+    from netprobe.session import measure, probe_info
 
     run = RunResult(started_at=_now())
     identity: list[ProbeIdentity] = []
     emit = _JsonLines() if fmt == "jsonl" else None
     stderr = Console(stderr=True)
-    progress = _ProgressBar(stderr, len(targets)) if not quiet and stderr.is_terminal else None
+    quiet = settings["quiet"]
+    progress = _ProgressBar(stderr, len(plan.targets)) if not quiet and stderr.is_terminal else None
 
     def on_result(result: TargetResult) -> None:
         if progress is not None:
@@ -329,40 +271,155 @@ def run_command(
         if emit is not None:
             emit(result)
 
-    async def measure() -> None:
-        # Where we measure from is found alongside the targets, not before them.
-        finding = asyncio.ensure_future(
-            discover_probe(
-                ip_services=ip_services or None,
-                resolver=networks,
-                asn_override=asn_override,
-                cc_override=cc_override,
-                timeout=min(options.timeout, 4.0),
-                verify=options.verify,
-            )
+    async def measure_once() -> None:
+        found = await measure(
+            plan, run, on_result=on_result, on_identity=emit.ready if emit else None
         )
-        if emit is not None:
-            finding.add_done_callback(lambda done: emit.ready(done.result().asn))
-        await probe(targets, options, on_result=on_result, run=run, services=services)
-        identity.append(await finding)
+        identity.append(found)
 
     try:
         with progress or contextlib.nullcontext():
-            asyncio.run(measure())
+            asyncio.run(measure_once())
     except KeyboardInterrupt:
         run.interrupted = True
         run.finished_at = _now()
-        run.services = judge_services(services, run.results)
+        run.services = judge_services(plan.services, run.results)
     except OSError as exc:
         _die(EXIT_FAILED, f"the run could not be carried out: {exc}")
 
-    probe_info = _probe_info(options, identity[0] if identity else None, include_ip)
+    info = probe_info(plan, identity[0] if identity else None)
     if emit is not None:
-        emit.ready(probe_info.asn)  # an interrupted run still prints what it held back
-    _print_results(run, probe_info, fmt, _options_dict(options, fmt), output, quiet)
+        emit.ready_asn(info.asn)  # an interrupted run still prints what it held back
+    _print_results(run, info, fmt, plan, output, quiet)
     if run.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(_exit_code(run, fail_on))
+
+
+@main.command("watch")
+@_run_options
+@click.option(
+    "--every",
+    required=True,
+    metavar="DURATION",
+    callback=lambda _ctx, _param, text: _checked(_parse_duration, text, "--every"),
+    help="Time from the start of one run to the next: 30s, 5m, 1h.",
+)
+@click.option(
+    "--until",
+    metavar="TIME",
+    help="Stop once this time has passed: 14:00 (UTC, the next one) or 2026-11-27T14:00Z.",
+)
+@click.option("--count", type=click.IntRange(1), help="Stop after this many runs.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="LOG",
+    help="JSON Lines log the results of every run are appended to.",
+)
+def watch_command(
+    every: float, until: str | None, count: int | None, output: str, **settings: Any
+) -> None:
+    """Run again and again, log every result, print each change as it happens.
+
+    Each completed run is appended to LOG and synced to disk: a crash or Ctrl-C loses
+    at most the run in progress. Changes go to stdout ("14:02:10 UTC URL blocked
+    (tls.reset) → accessible"); a line per run goes to stderr.
+    """
+    plan = _plan(**settings)
+    deadline = _checked(_parse_until, until, "--until") if until else None
+
+    import asyncio
+
+    from rich.console import Console
+
+    from netprobe.render import summary_line
+    from netprobe.watch import watch
+
+    stderr = Console(stderr=True, highlight=False)
+
+    def on_transition(change: Transition) -> None:
+        click.echo(_sanitized(str(change)))
+
+    def on_run(run: RunResult) -> None:
+        if not settings["quiet"]:
+            stderr.print(summary_line(run))
+
+    try:
+        done = asyncio.run(
+            watch(plan, output, every=every, until=deadline, count=count,
+                  on_transition=on_transition, on_run=on_run)
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        click.echo(f"netprobe: stopped; completed runs are in {output}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        _die(EXIT_FAILED, f"cannot go on watching: {exc}")
+    click.echo(f"netprobe: {done} runs logged in {output}", err=True)
+
+
+def _checked(parse: Callable[[str], _T], text: str, option: str) -> _T:
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _parse_duration(text: str) -> float:
+    from netprobe.watch import parse_duration
+
+    return parse_duration(text)
+
+
+def _parse_until(text: str) -> datetime:
+    from netprobe.watch import parse_until
+
+    return parse_until(text, _now())
+
+
+def _sanitized(text: str) -> str:
+    from netprobe.render import sanitize
+
+    return sanitize(text, 1000)
+
+
+def _plan(
+    urls: tuple[str, ...],
+    list_names: tuple[str, ...],
+    files: tuple[str, ...],
+    resolver: str | None,
+    control_resolvers: tuple[str, ...],
+    control_proxy: str | None,
+    ca_bundle: str | None,
+    timeout: float,
+    concurrency: int,
+    asn_db: str | None,
+    ip_services: tuple[str, ...],
+    asn_override: int | None,
+    cc_override: str | None,
+    include_ip: bool,
+    quiet: bool,
+    verbose: int,
+) -> Plan:
+    """Everything a run needs, from the shared options; usage errors end here."""
+    from netprobe.session import Plan
+
+    _configure_logging(quiet, verbose)
+    _raise_open_file_limit()
+    targets, services = _collect_targets(urls, list_names, files)
+    options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
+    networks = _asn_resolver(asn_db, options)
+    return Plan(
+        targets=tuple(targets),
+        services=tuple(services),
+        options=replace(options, networks=networks, control_proxy=control_proxy),
+        networks=networks,
+        ip_services=ip_services,
+        asn_override=asn_override,
+        cc_override=cc_override,
+        include_ip=include_ip,
+    )
 
 
 def _checked_ip_services(urls: tuple[str, ...]) -> tuple[str, ...]:
@@ -377,6 +434,8 @@ def _checked_ip_services(urls: tuple[str, ...]) -> tuple[str, ...]:
 def _checked_proxy(url: str | None) -> str | None:
     from urllib.parse import urlsplit
 
+    from netprobe.session import without_credentials
+
     if url is None:
         return None
     try:
@@ -386,20 +445,10 @@ def _checked_proxy(url: str | None) -> str | None:
         raise click.BadParameter(f"{url!r}: {exc}", param_hint="--control-proxy") from None
     if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
         raise click.BadParameter(
-            f"{_without_credentials(url)!r} is not an http://, https:// or socks5:// proxy URL",
+            f"{without_credentials(url)!r} is not an http://, https:// or socks5:// proxy URL",
             param_hint="--control-proxy",
         )
     return url
-
-
-def _without_credentials(url: str) -> str:
-    """The proxy URL as it may be shown or written: no user name, no password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _checked_country(cc: str | None) -> str | None:
@@ -427,23 +476,6 @@ def _asn_resolver(asn_db: str | None, options: ProbeOptions) -> ASNResolver:
     return resolver
 
 
-def _probe_info(
-    options: ProbeOptions, identity: ProbeIdentity | None, include_ip: bool
-) -> ProbeInfo:
-    from netprobe.report import ProbeInfo
-
-    return ProbeInfo(
-        resolver=str(options.resolver),
-        control_resolvers=tuple(str(r) for r in options.control_resolvers),
-        asn=identity.asn if identity else None,
-        as_name=identity.as_name if identity else None,
-        cc=identity.cc if identity else None,
-        ip_method=identity.ip_method if identity else None,
-        ip=identity.ip if identity and include_ip else None,
-        asn_note=identity.note if identity else "interrupted before this network was found",
-    )
-
-
 class _JsonLines:
     """Prints each result as one JSON line, once this network's ASN (in every line) is known;
     results that finish before that are held back until then."""
@@ -459,7 +491,10 @@ class _JsonLines:
         else:
             self._held.append(result)
 
-    def ready(self, asn: int | None) -> None:
+    def ready(self, identity: ProbeIdentity) -> None:
+        self.ready_asn(identity.asn)
+
+    def ready_asn(self, asn: int | None) -> None:
         if self._known:
             return
         self._asn, self._known = asn, True
@@ -593,23 +628,8 @@ def _verify_context(ca_bundle: str | None) -> ssl.SSLContext:
         _die(EXIT_USAGE, str(exc))
 
 
-def _options_dict(options: ProbeOptions, fmt: str) -> dict[str, Any]:
-    proxy = options.control_proxy
-    return {
-        "timeout": options.timeout,
-        "concurrency": options.concurrency,
-        "format": fmt,
-        "control_proxy": _without_credentials(proxy) if proxy else None,
-    }
-
-
 def _print_results(
-    run: RunResult,
-    probe_info: ProbeInfo,
-    fmt: str,
-    options: dict[str, Any],
-    output: str | None,
-    quiet: bool,
+    run: RunResult, info: ProbeInfo, fmt: str, plan: Plan, output: str | None, quiet: bool
 ) -> None:
     import json
 
@@ -617,8 +637,9 @@ def _print_results(
 
     from netprobe.render import results_table, summary_line
     from netprobe.report import build_report, write_json
+    from netprobe.session import report_options
 
-    report = build_report(run, probe_info, options)
+    report = build_report(run, info, report_options(plan, fmt))
     if output:
         try:
             write_json(output, report)

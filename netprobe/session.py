@@ -1,0 +1,102 @@
+"""A measurement as `netprobe run` and `netprobe watch` make it.
+
+A :class:`Plan` holds what a run needs (targets, probe options, how to find where we
+measure from); :func:`measure` runs it once: the targets, and alongside them the
+probe's own network (public IP, ASN), so that finding it costs no extra time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from netprobe.asn import ASNResolver, ProbeIdentity, discover_probe
+from netprobe.report import ProbeInfo
+from netprobe.runner import ProbeOptions, RunResult, TargetResult, probe
+from netprobe.targets import Service, Target
+
+__all__ = [
+    "IDENTITY_TIMEOUT",
+    "Plan",
+    "measure",
+    "probe_info",
+    "report_options",
+    "without_credentials",
+]
+
+IDENTITY_TIMEOUT = 4.0
+"""Most seconds each way of finding the public address may take."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    targets: tuple[Target, ...]
+    services: tuple[Service, ...]
+    options: ProbeOptions
+    networks: ASNResolver
+    ip_services: tuple[str, ...] = ()
+    """Echo URLs replacing the default ways of finding the public address."""
+    asn_override: int | None = None
+    cc_override: str | None = None
+    include_ip: bool = False
+
+
+async def measure(
+    plan: Plan,
+    run: RunResult,
+    *,
+    on_result: Callable[[TargetResult], None] | None = None,
+    on_identity: Callable[[ProbeIdentity], None] | None = None,
+) -> ProbeIdentity:
+    """Measure every target into ``run`` and find where we measure from, side by side."""
+    finding = asyncio.ensure_future(
+        discover_probe(
+            ip_services=plan.ip_services or None,
+            resolver=plan.networks,
+            asn_override=plan.asn_override,
+            cc_override=plan.cc_override,
+            timeout=min(plan.options.timeout, IDENTITY_TIMEOUT),
+            verify=plan.options.verify,
+        )
+    )
+    if on_identity is not None:
+        finding.add_done_callback(lambda done: done.cancelled() or on_identity(done.result()))
+    await probe(plan.targets, plan.options, on_result=on_result, run=run, services=plan.services)
+    return await finding
+
+
+def probe_info(plan: Plan, identity: ProbeIdentity | None) -> ProbeInfo:
+    """The report's ``probe``: the IP address only when the plan says to include it."""
+    options = plan.options
+    return ProbeInfo(
+        resolver=str(options.resolver),
+        control_resolvers=tuple(str(r) for r in options.control_resolvers),
+        asn=identity.asn if identity else None,
+        as_name=identity.as_name if identity else None,
+        cc=identity.cc if identity else None,
+        ip_method=identity.ip_method if identity else None,
+        ip=identity.ip if identity and plan.include_ip else None,
+        asn_note=identity.note if identity else "interrupted before this network was found",
+    )
+
+
+def report_options(plan: Plan, output_format: str) -> dict[str, Any]:
+    """The report's ``options``: what shaped the run (never a proxy's credentials)."""
+    proxy = plan.options.control_proxy
+    return {
+        "timeout": plan.options.timeout,
+        "concurrency": plan.options.concurrency,
+        "format": output_format,
+        "control_proxy": without_credentials(proxy) if proxy else None,
+    }
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as it may be shown or written: no user name, no password."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
