@@ -35,6 +35,7 @@ __all__ = [
     "Observation",
     "iso",
     "load_records",
+    "merge_networks",
     "network_json",
 ]
 
@@ -104,9 +105,8 @@ class _Malformed(ValueError):
 def load_records(paths: Iterable[str | os.PathLike[str]]) -> Loaded:
     """Read reports, watch logs and result streams, each file's format detected from it.
 
-    >>> loaded = load_records(["kz-morning.json", "watch.jsonl"])
-    >>> for warning in loaded.warnings:
-    ...     print(warning, file=sys.stderr)
+    A file that cannot be read, and each line, document or result that is not what it
+    should be, adds a warning and is skipped; nothing here raises for bad input.
     """
     reader = _Reader()
     for path in paths:
@@ -278,6 +278,15 @@ def _shown(value: Any) -> str:
 def iso(moment: datetime | None) -> str | None:
     """A time as the reports write it: ``2026-11-27T09:00:00Z``."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def merge_networks(known: Network | None, new: Network) -> Network:
+    """One network per ASN, with the name and country from whichever record has them."""
+    if known is None or known is new:
+        return new
+    if (known.as_name or not new.as_name) and (known.cc or not new.cc):
+        return known
+    return Network(known.asn, known.as_name or new.as_name, known.cc or new.cc)
 
 
 def network_json(network: Network) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from netprobe._defaults import CONCURRENCY, STEP_TIMEOUT
 
 if TYPE_CHECKING:
     import ssl
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
 
     from rich.console import Console
 
     from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
+    from netprobe.history import Loaded
     from netprobe.report import ProbeInfo
     from netprobe.runner import ProbeOptions, RunResult, TargetResult
     from netprobe.session import Plan
@@ -357,6 +358,87 @@ def watch_command(
     except OSError as exc:
         _die(EXIT_FAILED, f"cannot go on watching: {exc}")
     click.echo(f"netprobe: {done} runs logged in {output}", err=True)
+
+
+@main.command("summarize")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    help="Default: table on a terminal, json otherwise.",
+)
+@click.option("--html", metavar="FILE", help="Also write a self-contained HTML timeline page.")
+def summarize_command(files: tuple[str, ...], output_format: str | None, html: str | None) -> None:
+    """The story told by reports and watch logs: per target and network, when blocks
+    began and ended; per network, the share of targets blocked, by blocking type."""
+    import json
+
+    from netprobe._files import write_atomically
+    from netprobe.history import (
+        summarize,
+        summary_tables,
+        summary_to_json,
+        timeline_html,
+    )
+
+    summary = summarize(_load_history(files).observations)
+    if html:
+        page = timeline_html(summary, title=f"netprobe: {len(files)} files summarized")
+        try:
+            write_atomically(html, page.encode("utf-8"))
+        except OSError as exc:
+            _die(EXIT_FAILED, f"cannot write {html}: {exc.strerror or exc}")
+    if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
+        sys.stdout.write(json.dumps(summary_to_json(summary), ensure_ascii=False, indent=2) + "\n")
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=False)
+    for table in summary_tables(summary):
+        console.print(table)
+
+
+@main.command("compare")
+@click.argument("first", metavar="A")
+@click.argument("second", metavar="B")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    help="Default: table on a terminal, json otherwise.",
+)
+def compare_command(first: str, second: str, output_format: str | None) -> None:
+    """Two reports (or watch logs) side by side: where the verdicts differ, per target
+    ("blocked on AS9198 (tls.reset), accessible on AS35168")."""
+    import json
+
+    from netprobe.history import compare, comparison_table, comparison_to_json
+
+    comparison = compare(
+        _load_history((first,)).observations, _load_history((second,)).observations
+    )
+    if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
+        sys.stdout.write(
+            json.dumps(comparison_to_json(comparison), ensure_ascii=False, indent=2) + "\n"
+        )
+        return
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=False).print(comparison_table(comparison))
+
+
+def _load_history(files: Sequence[str]) -> Loaded:
+    """Results from reports and watch logs; bad lines are warnings, no result at all is a
+    usage error."""
+    from netprobe.history import load_records
+
+    loaded = load_records(files)
+    for warning in loaded.warnings:
+        click.echo(f"netprobe: warning: {warning}", err=True)
+    if loaded.empty:
+        _die(EXIT_USAGE, f"no results could be read from {', '.join(files)}")
+    return loaded
 
 
 def _checked(parse: Callable[[str], _T], text: str, option: str) -> _T:

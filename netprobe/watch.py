@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from netprobe.history import WATCH_SCHEMA
 from netprobe.report import ProbeInfo, result_to_dict
 from netprobe.runner import RunResult
 from netprobe.session import Plan, measure, probe_info
@@ -39,8 +40,6 @@ __all__ = [
     "run_records",
     "watch",
 ]
-
-WATCH_SCHEMA = "netprobe.watch/1"
 
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?")
 

@@ -12,19 +12,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
 import pytest
 
 from netprobe.report import load_schema, result_schema
+from tests.integration.helpers import ECHO, STEP_TIMEOUT, Run, netprobe
 from tests.mrt import AS_SEQUENCE, rib_dump
 
 pytestmark = pytest.mark.testbed
 
-STEP_TIMEOUT = 3.0
 
 # The censored network: URL, verdict, blocking. One row per interference the testbed does.
 CENSORED: list[tuple[str, str, str | None]] = [
@@ -73,83 +71,6 @@ REACHABLE = [
     "https://nx.dns.test/",
     "https://bogon.dns.test/",
 ]
-
-
-@dataclass(frozen=True)
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-    seconds: float
-
-    @property
-    def report(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.stdout)
-        return document
-
-    def result(self, url: str) -> dict[str, Any]:
-        return next(r for r in self.report["results"] if r["url"] == _normalised(url))
-
-
-def _normalised(url: str) -> str:
-    return url.replace("www.пример.test", "www.xn--e1afmkfd.test")
-
-
-# The testbed's networks as an IPASN file would have them: each ISP its AS, the sites one AS,
-# the unrelated server another (so that a DNS answer pointing there is not consistent).
-IPASN = """; netprobe testbed
-198.18.1.0/24\t64501
-198.18.101.0/30\t64501
-198.18.200.0/24\t64501
-198.18.2.0/24\t64502
-198.18.102.0/30\t64502
-198.18.4.0/24\t64504
-198.18.104.0/30\t64504
-198.19.0.0/24\t64496
-198.19.1.0/24\t64497
-198.19.2.0/23\t64497
-198.19.9.0/24\t64499
-"""
-AS_NAMES = {
-    "64501": "CENSORED-ISP - Testbed censored ISP, KZ",
-    "64502": "CLEAN-ISP - Testbed clean ISP, KG",
-    "64497": "SITES - Testbed web hosting, US",
-}
-ECHO = "http://198.19.0.80/"
-
-
-@pytest.fixture(scope="module")
-def asn_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("asn")
-    (folder / "ipasn.dat").write_text(IPASN)
-    (folder / "asnames.json").write_text(json.dumps(AS_NAMES))
-    return str(folder / "ipasn.dat")
-
-
-def netprobe(
-    testbed: Any,
-    network: str,
-    urls: Sequence[str],
-    *options: str,
-    timeout: float = STEP_TIMEOUT,
-    env: dict[str, str] | None = None,
-    asn_db: str | None = None,
-    ip_service: str = ECHO,
-) -> Run:
-    """`netprobe run` in a client namespace. It only ever talks to the testbed: its own
-    control resolver and IP echo are always given, never the public defaults."""
-    argv = [
-        "python3", "-m", "netprobe", "run", *urls,
-        "--control-resolver", testbed.control_resolver,
-        "--ca-bundle", str(testbed.ca_bundle),
-        "--timeout", str(timeout),
-        "--ip-service", ip_service,
-        *(["--asn-db", asn_db] if asn_db else []),
-        *options,
-    ]  # fmt: skip
-    started = time.monotonic()
-    done = testbed.networks[network].run(argv, timeout=120, env=env)
-    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
 @pytest.fixture(scope="module")

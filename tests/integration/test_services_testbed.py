@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from netprobe.report import load_schema
-from tests.integration.test_run_testbed import IPASN, netprobe
+from tests.integration.helpers import IPASN, netprobe
 
 pytestmark = pytest.mark.testbed
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_run_testbed import ECHO
+from tests.integration.helpers import ECHO
 
 pytestmark = pytest.mark.testbed
 
