@@ -14,7 +14,7 @@ blocking           what was observed                                        verd
 dns.nxdomain       the resolver under test says NXDOMAIN, control resolves  blocked
 dns.bogon          it answers a bogon (127.0.0.1, 0.0.0.0…), control not    blocked
 dns.blockpage      its answer is a known blockpage address / serves one     blocked
-dns.inconsistent   answers disagree with control (no shared address or      anomaly
+dns.inconsistent   answers disagree with control (no shared address or      anomaly [3]
                    ASN, no valid certificate for the name on them)
 dns.timeout        the resolver under test never answers for this name      anomaly
 dns.servfail       … answers SERVFAIL                                       anomaly
@@ -39,6 +39,8 @@ http.diff          plain-HTTP page differs from the site's HTTPS page       anom
 [1] ``anomaly`` when the innocuous retry could not confirm that the name is targeted.
 [2] when the issuer is a known interception root or signs certificates for unrelated
     targets in the same run; otherwise ``anomaly`` (a misconfigured site looks the same).
+[3] ``blocked`` when a second reply to the same UDP query agrees with control: the first
+    was forged by an injector racing the resolver.
 
 ``site_down`` is given when the control view fails the same way (the name does
 not exist at the control resolver either); ``network_down`` when the run found
@@ -615,6 +617,28 @@ def _inconsistent_dns(
             _at_hop(
                 f"the resolver under test answers {host} with {served.address}, which "
                 f"serves a blockpage ({served.blockpage}); control answers {expected}",
+                hop,
+                host,
+            ),
+        )
+    injected = next(
+        (
+            late
+            for query in obs.dns
+            if query.domain == host and query.role == "local"
+            for late in query.late_replies
+            if set(late) & control
+        ),
+        None,
+    )
+    if injected is not None:
+        return Analysis(
+            "blocked",
+            "dns.inconsistent",
+            _at_hop(
+                f"two replies came to one query for {host}: first {answered}, then "
+                f"{', '.join(injected)}, which agrees with control: a forged answer raced "
+                "the resolver's",
                 hop,
                 host,
             ),

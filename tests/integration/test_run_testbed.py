@@ -35,6 +35,7 @@ CENSORED: list[tuple[str, str, str | None]] = [
     ("https://blockpage.dns.test/", "blocked", "dns.blockpage"),
     ("https://wrong.dns.test/", "anomaly", "dns.inconsistent"),
     ("https://timeout.dns.test/", "anomaly", "dns.timeout"),
+    ("https://inject.dns.test/", "blocked", "dns.inconsistent"),
     ("https://servfail.dns.test/", "anomaly", "dns.servfail"),
     ("https://refused.dns.test/", "anomaly", "dns.refused"),
     ("https://blackhole.tcp.test/", "anomaly", "tcp.timeout"),

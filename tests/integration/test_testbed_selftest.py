@@ -40,6 +40,13 @@ pytestmark = pytest.mark.skipif(
 IP = {site.name: site.ip for site in SITES if site.ip}
 DIG = "dig +time=1 +tries=1"
 PROXY = f"http://{PROXY_IP}:{PROXY_PORT}"
+# dig stops at the first reply; this waits for two to one UDP query (injection).
+TWO_REPLIES = (
+    "python3 -c \"import socket, dns.message; q = dns.message.make_query('{name}', 'A'); "
+    "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); "
+    "s.sendto(q.to_wire(), ('$ISP', 53)); "
+    'print([r.to_text() for _ in range(2) for r in dns.message.from_wire(s.recv(512)).answer])"'
+)
 ISP, CONTROL = "@$ISP", f"@{CONTROL_DNS_IP}"
 CURL = "curl -sS --max-time 5 --cacert $CA"
 # Expected to stall: short, the stall itself is the outcome.
@@ -105,6 +112,15 @@ def _censored() -> list[Check]:
         Check("dns-wrong", f"{DIG} +short {ISP} wrong.dns.test", 0, UNRELATED_IP),
         Check("dns-timeout", f"{DIG} {ISP} timeout.dns.test", DIG_NO_SERVER, "timed out"),
         Check("dns-timeout-tcp", f"{DIG} +tcp {ISP} timeout.dns.test", DIG_NO_SERVER),
+        Check(
+            "dns-inject",
+            TWO_REPLIES.format(name="inject.dns.test"),
+            0,
+            f"A {UNRELATED_IP}', 'inject.dns.test. 300 IN A {IP['inject.dns.test']}'",
+        ),
+        Check(
+            "dns-inject-tcp", f"{DIG} +short +tcp {ISP} inject.dns.test", 0, IP["inject.dns.test"]
+        ),
         Check("dns-servfail", f"{DIG} {ISP} servfail.dns.test", 0, "status: SERVFAIL"),
         Check("dns-servfail-tcp", f"{DIG} +tcp {ISP} servfail.dns.test", 0, "status: SERVFAIL"),
         Check("dns-refused", f"{DIG} {ISP} refused.dns.test", 0, "status: REFUSED"),

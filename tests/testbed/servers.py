@@ -61,9 +61,9 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 class _UDPDNS(asyncio.DatagramProtocol):
-    """Answers each datagram with ``answer(wire)``; ``None`` means stay silent."""
+    """Answers each datagram with the datagrams ``answer(wire)`` gives (none: silence)."""
 
-    def __init__(self, answer: Callable[[bytes], Awaitable[bytes | None]]) -> None:
+    def __init__(self, answer: Callable[[bytes], Awaitable[list[bytes]]]) -> None:
         self._answer = answer
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -78,9 +78,9 @@ class _UDPDNS(asyncio.DatagramProtocol):
         task.add_done_callback(self._tasks.discard)
 
     async def _reply(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await self._answer(data)
-        if reply is not None and self._transport is not None:
-            self._transport.sendto(reply, addr)
+        for reply in await self._answer(data):
+            if self._transport is not None:
+                self._transport.sendto(reply, addr)
 
 
 def _tcp_dns(answer: Callable[[bytes], Awaitable[bytes | None]]) -> Handler:
@@ -103,9 +103,19 @@ def _tcp_dns(answer: Callable[[bytes], Awaitable[bytes | None]]) -> Handler:
     return handle
 
 
-async def _serve_dns(ip: str, answer: Callable[[bytes], Awaitable[bytes | None]]) -> None:
+async def _serve_dns(
+    ip: str,
+    answer: Callable[[bytes], Awaitable[bytes | None]],
+    udp_answers: Callable[[bytes], Awaitable[list[bytes]]] | None = None,
+) -> None:
+    """DNS over UDP and TCP; ``udp_answers`` may send several datagrams for one query."""
+
+    async def single(wire: bytes) -> list[bytes]:
+        reply = await answer(wire)
+        return [] if reply is None else [reply]
+
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: _UDPDNS(answer), local_addr=(ip, 53))
+    await loop.create_datagram_endpoint(lambda: _UDPDNS(udp_answers or single), local_addr=(ip, 53))
     await asyncio.start_server(_tcp_dns(answer), ip, 53)
 
 
@@ -174,14 +184,33 @@ class Authoritative:
 class Resolver:
     """An ISP's recursive resolver: forwards to the control server, except for its lies.
 
-    A lie is ``nxdomain``, ``servfail``, ``refused``, ``drop`` (no answer at all) or
-    ``a:<ip>`` (that address instead of the true one).
+    A lie is ``nxdomain``, ``servfail``, ``refused``, ``drop`` (no answer at all),
+    ``a:<ip>`` (that address instead of the true one) or ``inject:<ip>``: over UDP a forged
+    reply with that address comes first and the true one after it, as when an on-path
+    injector races the resolver; over TCP, where injection does not work, the truth.
     """
 
     def __init__(self, upstream: str, ttl: int, lies: dict[str, str]) -> None:
         self._upstream = upstream
         self._ttl = ttl
         self._lies = {dns.name.from_text(name): lie for name, lie in lies.items()}
+
+    async def udp_answers(self, wire: bytes) -> list[bytes]:
+        query = _parse_query(wire)
+        lie = self._lies.get(query.question[0].name.canonicalize(), "") if query else ""
+        reply = await self.answer(wire)
+        if query is None or reply is None:
+            return []
+        if not lie.startswith("inject:"):
+            return [reply]
+        forged = dns.message.make_response(query)
+        forged.flags |= dns.flags.RA
+        if query.question[0].rdtype == dns.rdatatype.A:
+            address = lie.removeprefix("inject:")
+            forged.answer.append(
+                dns.rrset.from_text(query.question[0].name, self._ttl, "IN", "A", address)
+            )
+        return [forged.to_wire(), reply]
 
     async def answer(self, wire: bytes) -> bytes | None:
         query = _parse_query(wire)
@@ -191,7 +220,7 @@ class Resolver:
         lie = self._lies.get(question.name.canonicalize())
         if lie == "drop":
             return None
-        if lie is None:
+        if lie is None or lie.startswith("inject:"):
             response = await self._forward(query)
         else:
             response = dns.message.make_response(query)
@@ -627,7 +656,7 @@ async def _main(config: dict[str, Any]) -> None:
     if "resolver" in config:
         res = config["resolver"]
         resolver = Resolver(res["upstream"], res["ttl"], res["lies"])
-        await _serve_dns(res["ip"], resolver.answer)
+        await _serve_dns(res["ip"], resolver.answer, resolver.udp_answers)
     await Web(config).start()
     if "proxy" in config:
         proxy = Proxy(config["proxy"]["dns"], config["proxy"]["connect_timeout"])

@@ -168,6 +168,8 @@ def _build_sites() -> tuple[Site, ...]:
         ("api.msgr.test", "https", f"a:{UNRELATED_IP}", None),
         ("chat.sig.test", "https", None, None),
         ("storage.sig.test", "https", None, None),
+        # A forged UDP answer racing the resolver's true one (injection).
+        ("inject.dns.test", "https", f"inject:{UNRELATED_IP}", None),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
     return tuple(

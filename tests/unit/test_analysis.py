@@ -243,6 +243,28 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "dns.inconsistent",
     ),
     (
+        "a forged reply raced the true one (injection)",
+        target(
+            replace(dns(addresses=(OTHER_IP,)), late_replies=((IP,),)),
+            tcp(OTHER_IP),
+            tls(SSL_INVALID_HOSTNAME, address=OTHER_IP),
+        ),
+        RunContext(),
+        "blocked",
+        "dns.inconsistent",
+    ),
+    (
+        "a second, different reply that control does not back proves nothing",
+        target(
+            replace(dns(addresses=(OTHER_IP,)), late_replies=(("198.19.7.7",),)),
+            tcp(OTHER_IP),
+            tls(SSL_INVALID_HOSTNAME, address=OTHER_IP),
+        ),
+        RunContext(),
+        "anomaly",
+        "dns.inconsistent",
+    ),
+    (
         "different address but valid TLS for the name there: consistent",
         target(
             dns(addresses=(OTHER_IP,)), tcp(OTHER_IP), tls(address=OTHER_IP), http(address=OTHER_IP)
