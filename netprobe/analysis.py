@@ -373,21 +373,22 @@ def analyse_service(parts: Sequence[tuple[str, Sequence[Analysis]]]) -> ServiceA
 
     A part works when any of its endpoints is accessible (an app falls back from one
     port or host to the next); it fails when its endpoints fail (``blocked`` if one of
-    them is). The service is ``blocked`` when every part fails, an ``anomaly`` (partly
-    blocked) when some do, ``accessible`` when none does. Its blocking is the commonest
-    among the failed endpoints.
+    them is). The service is ``blocked`` when parts fail and none works, an ``anomaly``
+    (partly blocked) when some fail and some work, ``accessible`` when none fails. Parts
+    that cannot be judged (down at the control view too, local errors) count for neither.
+    Its blocking is the commonest among the failed endpoints.
     """
     judged = tuple(PartAnalysis(name, _part_verdict(results)) for name, results in parts)
     failed = [p for p in judged if p.verdict in _FAILED]
+    working = sum(p.verdict == "accessible" for p in judged)
     verdicts = {p.verdict for p in judged}
     if not judged:
         return ServiceAnalysis("error", None, "the service has no parts", judged)
     if verdicts == {"network_down"}:
         return ServiceAnalysis("network_down", None, "this network has no connectivity", judged)
     if not failed:
-        working = [p.name for p in judged if p.verdict == "accessible"]
         if working:
-            said = f"{len(working)} of {len(judged)} parts work"
+            said = f"{working} of {len(judged)} parts work"
             return ServiceAnalysis("accessible", None, said, judged)
         only: Verdict = "site_down" if verdicts == {"site_down"} else "error"
         return ServiceAnalysis(
@@ -408,11 +409,19 @@ def analyse_service(parts: Sequence[tuple[str, Sequence[Analysis]]]) -> ServiceA
     blocking = causes.most_common(1)[0][0] if causes else None
     listed = ", ".join(f"{p.name} ({p.verdict})" for p in failed[:6])
     more = f" and {len(failed) - 6} more" if len(failed) > 6 else ""
-    if len(failed) == len(judged):
-        said = f"every part fails: {listed}{more}"
+    unknown = len(judged) - len(failed) - working
+    aside = f"; {unknown} could not be judged ({_unjudged(judged)})" if unknown else ""
+    if not working:
+        said = f"no part works: {listed}{more} fail{aside}"
         return ServiceAnalysis("blocked", blocking, said, judged)
-    said = f"{len(failed)} of {len(judged)} parts fail: {listed}{more}; the others work"
+    said = f"{len(failed)} of {len(judged)} parts fail: {listed}{more}; {working} work{aside}"
     return ServiceAnalysis("anomaly", blocking, said, judged)
+
+
+def _unjudged(parts: Sequence[PartAnalysis]) -> str:
+    return ", ".join(
+        f"{p.name}: {p.verdict}" for p in parts if p.verdict not in (*_FAILED, "accessible")
+    )
 
 
 def _part_verdict(results: Sequence[Analysis]) -> Verdict:
@@ -706,8 +715,8 @@ def _tcp_rule(
         "anomaly",
         blocking,
         _at_hop(
-            f"TCP connect to {where} failed ({', '.join(failures)}) although DNS for "
-            f"{host} agrees with control",
+            f"TCP connect to {where} failed ({', '.join(failures)})"
+            + ("" if is_address(host) else f" although DNS for {host} agrees with control"),
             hop,
             host,
         ),

@@ -825,6 +825,7 @@ SERVICES: list[tuple[str, list[tuple[str, list[Analysis]]], str, str | None]] = 
         "tcp.timeout",
     ),
     ("site down is not a failure", [("a", [GONE]), ("b", [UP])], "accessible", None),
+    ("failing parts and none working", [("a", [TIMEOUT]), ("b", [GONE])], "blocked", "tcp.timeout"),
     ("every part down at control too", [("a", [GONE]), ("b", [GONE])], "site_down", None),
     ("network down", [("a", [DOWN]), ("b", [DOWN])], "network_down", None),
 ]
@@ -845,4 +846,12 @@ def test_service_rule(
 
 def test_service_evidence_names_the_failing_parts() -> None:
     judged = analyse_service([("DC1", [TIMEOUT]), ("DC2", [UP]), ("DC3", [TIMEOUT])])
-    assert judged.evidence == "2 of 3 parts fail: DC1 (anomaly), DC3 (anomaly); the others work"
+    assert judged.evidence == "2 of 3 parts fail: DC1 (anomaly), DC3 (anomaly); 1 work"
+
+
+def test_service_evidence_names_what_could_not_be_judged() -> None:
+    judged = analyse_service([("DC1", [TIMEOUT]), ("web", [GONE])])
+    assert (
+        judged.evidence
+        == "no part works: DC1 (anomaly) fail; 1 could not be judged (web: site_down)"
+    )
