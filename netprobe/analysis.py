@@ -262,7 +262,8 @@ def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
     if not (obs.dns or obs.tcp):
         return Analysis("error", evidence="no measurement was made for this target")
     if obs.scheme in ("tcp", "tls"):
-        return _analyse_endpoint(obs, ctx, obs.domain, obs.scheme, obs.port, 0) or _reachable(obs)
+        local = _analyse_endpoint(obs, ctx, obs.domain, obs.scheme, obs.port, 0)
+        return _with_control(obs, local or _reachable(obs))
     return _with_control(obs, _analyse_chain(obs, ctx))
 
 
@@ -276,21 +277,30 @@ def _control_page(obs: Observations) -> HTTPObservation | None:
     return max(control, key=lambda h: h.hop) if control else None
 
 
+def _control_view(obs: Observations) -> tuple[str | None, str] | None:
+    """What the control proxy saw: (failure or None, what it saw), or None without one."""
+    tunnel = next((t for t in obs.tcp if t.proxied), None)
+    if tunnel is not None:
+        return tunnel.failure, f"opens {tunnel.address}:{tunnel.port}"
+    control = _control_page(obs)
+    if control is None:
+        return None
+    if control.status is not None and control.status not in _GATEWAY_ERRORS:
+        return None, f"answers HTTP {control.status}"
+    return control.failure or f"HTTP {control.status} from the proxy", ""
+
+
 def _with_control(obs: Observations, local: Analysis) -> Analysis:
     """OONI's control rules: a failure seen only here is blocking; seen through the control
     proxy too, the site is down."""
-    control = _control_page(obs)
-    if control is None or local.verdict not in _FAILED or local.blocking == "http.diff":
+    view = _control_view(obs)
+    if view is None or local.verdict not in _FAILED or local.blocking == "http.diff":
         return local
-    if control.status is not None and control.status not in _GATEWAY_ERRORS:
-        return Analysis(
-            "blocked",
-            local.blocking,
-            f"{local.evidence}; through the control proxy the site answers HTTP {control.status}",
-        )
-    failed = control.failure or f"HTTP {control.status} from the proxy"
+    failure, seen = view
+    if failure is None:
+        return Analysis("blocked", local.blocking, f"{local.evidence}; the control proxy {seen}")
     return Analysis(
-        "site_down", None, f"{local.evidence}; it fails through the control proxy too ({failed})"
+        "site_down", None, f"{local.evidence}; it fails through the control proxy too ({failure})"
     )
 
 
@@ -324,7 +334,7 @@ def _reachable(obs: Observations) -> Analysis:
             said = f"TLS handshake with SNI {done.sni} to {done.address}:{done.port} verified"
             return Analysis("accessible", evidence=said)
     else:
-        tcp = next((t for t in obs.tcp if t.failure is None), None)
+        tcp = next((t for t in obs.tcp if t.failure is None and not t.proxied), None)
         if tcp is not None:
             return Analysis(
                 "accessible", evidence=f"TCP connect to {tcp.address}:{tcp.port} succeeded"
@@ -1014,7 +1024,7 @@ def _analyse_endpoint(
     if dns is not None:
         return dns
     local, control = _endpoint_addresses(obs, host)
-    attempts = [t for t in obs.tcp if t.address in local and t.port == port]
+    attempts = [t for t in obs.tcp if t.address in local and t.port == port and not t.proxied]
     tcp = _tcp_rule(attempts, host, port, hop)
     if tcp is not None:
         return tcp

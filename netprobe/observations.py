@@ -99,6 +99,9 @@ class TCPObservation:
     t0: float
     duration_ms: float | None
     failure: str | None
+    proxied: bool = False
+    """Opened through the control proxy (``address`` is then the name it was asked for):
+    the uncensored view of an endpoint."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,7 +121,9 @@ class Latency:
     def of(cls, obs: Observations) -> Latency:
         return cls(
             dns=next((d.duration_ms for d in obs.dns if d.role == "local" and d.rcode), None),
-            connect=next((t.duration_ms for t in obs.tcp if t.failure is None), None),
+            connect=next(
+                (t.duration_ms for t in obs.tcp if t.failure is None and not t.proxied), None
+            ),
             tls=next(
                 (t.duration_ms for t in obs.tls if t.purpose == "target" and t.failure is None),
                 None,
@@ -274,7 +276,11 @@ class _Measurement:
 
     async def run(self) -> Observations:
         if self.target.is_endpoint:
-            await self._prepare(self.target.scheme, self.target.domain, self.target.port)
+            proxy = self.options.control_proxy
+            await asyncio.gather(
+                self._prepare(self.target.scheme, self.target.domain, self.target.port),
+                *([self._connect_via(proxy)] if proxy else []),
+            )
             return self.observations()
         url, twin = self.target.url, None
         control = None
@@ -424,6 +430,16 @@ class _Measurement:
         )
         self.http.append(exchange)
         return exchange
+
+    async def _connect_via(self, proxy: str) -> None:
+        """The endpoint opened through the control proxy: the uncensored view."""
+        target = self.target
+        self.tcp.append(
+            await tcp.connect_via_proxy(
+                target.domain, target.port, proxy, timeout=self.options.timeout,
+                t_origin=self.t_origin,
+            )
+        )  # fmt: skip
 
     async def _fetch_control(self, url: str, proxy: str) -> None:
         """The target through the control proxy, redirects followed: the uncensored view."""

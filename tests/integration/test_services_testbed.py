@@ -173,3 +173,20 @@ def test_fail_on_counts_services(testbed: Any, setup: tuple[str, str], tmp_path:
     # Only blackholed addresses were measured, but the control resolver answers: no outage.
     assert report["probe"]["network"] == "up"
     assert report["services"][0]["verdict"] == "blocked"
+
+
+def test_control_proxy_makes_endpoint_failures_conclusive(
+    testbed: Any, setup: tuple[str, str]
+) -> None:
+    report = _run(testbed, "censored", setup, "--control-proxy", testbed.control_proxy)
+    assert set(_endpoints(report, "telegram_like").values()) == {("blocked", "tcp.timeout")}
+    assert _endpoints(report, "whatsapp_like")["tcp://e1.chat.test:5222"] == (
+        "blocked",
+        "tcp.refused",
+    )
+    down = netprobe(
+        testbed, "censored", ["tcp://down.tcp.test:80"], "--format", "json",
+        "--control-proxy", testbed.control_proxy,
+    )  # fmt: skip
+    result = down.result("tcp://down.tcp.test:80")
+    assert (result["verdict"], result["blocking"]) == ("site_down", None), result["evidence"]

@@ -592,6 +592,36 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "http.diff",
     ),
     (
+        "control proxy: a data centre blackholed here, open through the proxy",
+        replace(
+            target(
+                tcp(failure=GENERIC_TIMEOUT),
+                TCPObservation(IP, 443, "control", 0.0, 40.0, None, proxied=True),
+                scheme="tcp",
+                control=False,
+            ),
+            domain=IP,
+        ),
+        RunContext(),
+        "blocked",
+        "tcp.timeout",
+    ),
+    (
+        "control proxy: an endpoint the proxy cannot open either",
+        replace(
+            target(
+                tcp(failure=GENERIC_TIMEOUT),
+                TCPObservation(IP, 443, "control", 0.0, 40.0, GENERIC_TIMEOUT, proxied=True),
+                scheme="tcp",
+                control=False,
+            ),
+            domain=IP,
+        ),
+        RunContext(),
+        "site_down",
+        None,
+    ),
+    (
         "control proxy: failing only there changes nothing",
         target(*CLEAN, http(purpose="control", status=None, failure=CONNECTION_RESET)),
         RunContext(),
@@ -725,6 +755,7 @@ _tcp = st.builds(
     t0=st.just(1.0),
     duration_ms=st.none() | st.floats(0, 1e4),
     failure=_failures,
+    proxied=st.booleans(),
 )
 _tls = st.builds(
     TLSObservation,
