@@ -641,35 +641,12 @@ def _configure_logging(quiet: bool, verbose: int) -> None:
 def _collect_targets(
     urls: tuple[str, ...], list_names: tuple[str, ...], files: tuple[str, ...]
 ) -> tuple[list[Target], list[Service]]:
-    """The targets to measure, and the services (apps) some of them belong to."""
-    from netprobe.targets import (
-        TargetError,
-        builtin_lists,
-        builtin_services,
-        dedupe,
-        load_builtin,
-        load_file,
-        load_services,
-    )
-    from netprobe.targets import parse_target as parse
+    from netprobe.targets import TargetError, select
 
-    everything = not (urls or list_names or files)
-    names = set(builtin_lists()) if everything else set(list_names)
     try:
-        collected: list[Target] = [parse(u) for u in urls]
-        services = [s for s in builtin_services() if s.list_name in names]
-        for name in sorted(names) if everything else list_names:
-            collected.extend(load_builtin(name))
-        for path in files:
-            if path.endswith(".toml"):
-                defined = load_services(path)
-                services.extend(defined)
-                collected.extend(t for service in defined for t in service.targets)
-            else:
-                collected.extend(load_file(path))
+        return select(urls, list_names, files)
     except TargetError as exc:
         _die(EXIT_USAGE, str(exc))
-    return dedupe(collected), services
 
 
 def _probe_options(

@@ -50,6 +50,7 @@ __all__ = [
     "load_file",
     "load_services",
     "parse_target",
+    "select",
 ]
 
 Scheme = Literal["http", "https", "tcp", "tls"]
@@ -226,6 +227,30 @@ def load_builtin(name: str) -> list[Target]:
     if name not in lists:
         raise TargetError(f"unknown built-in list {name!r} (available: {', '.join(lists)})")
     return list(lists[name])
+
+
+def select(
+    urls: Iterable[str], list_names: Iterable[str], files: Iterable[str]
+) -> tuple[list[Target], list[Service]]:
+    """What a run measures: URLs, built-in lists and files (every built-in list when all
+    three are empty), duplicates dropped; and the services their endpoints belong to.
+
+    Raises :class:`TargetError` (:class:`TargetListError` for a file).
+    """
+    urls, list_names, files = list(urls), list(list_names), list(files)
+    chosen = list_names if (urls or list_names or files) else list(_builtin())
+    targets = [parse_target(u) for u in urls]
+    services = [s for s in _builtin_services() if s.list_name in chosen]
+    for name in chosen:
+        targets.extend(load_builtin(name))
+    for path in files:
+        if path.endswith(".toml"):
+            defined = load_services(path)
+            services.extend(defined)
+            targets.extend(t for service in defined for t in service.targets)
+        else:
+            targets.extend(load_file(path))
+    return dedupe(targets), services
 
 
 def dedupe(targets: Iterable[Target]) -> list[Target]:

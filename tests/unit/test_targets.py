@@ -20,6 +20,7 @@ from netprobe.targets import (
     load_file,
     load_services,
     parse_target,
+    select,
 )
 
 TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
@@ -369,3 +370,21 @@ def test_builtin_returns_fresh_lists() -> None:
     load_builtin("news").clear()
     builtin_lists()["news"].clear()
     assert load_builtin("news")
+
+
+def test_select_what_a_run_measures(tmp_path: Path) -> None:
+    everything, services = select([], [], [])
+    assert {t.list_name for t in everything} == {"social", "news", "messaging"}
+    assert {s.id for s in services} == {"telegram", "whatsapp", "signal", "facebook_messenger"}
+
+    news, none = select(["https://vk.com/", "vk.com"], ["news"], [])
+    assert none == [] and news[0].url == "https://vk.com/"
+    assert [t.url for t in news].count("https://vk.com/") == 1
+
+    apps = tmp_path / "apps.toml"
+    apps.write_text(SERVICES)
+    targets, defined = select([], [], [str(apps)])
+    assert [s.id for s in defined] == ["chat"] and len(targets) == 3
+
+    with pytest.raises(TargetError):
+        select([], ["nosuchlist"], [])
