@@ -36,6 +36,9 @@ CENSORED: list[tuple[str, str, str | None]] = [
     ("https://wrong.dns.test/", "anomaly", "dns.inconsistent"),
     ("https://timeout.dns.test/", "anomaly", "dns.timeout"),
     ("https://inject.dns.test/", "blocked", "dns.inconsistent"),
+    ("https://v6.clean.test/", "accessible", None),
+    ("https://v6only.clean.test/", "accessible", None),
+    ("https://v6-drop.tcp.test/", "accessible", None),
     ("https://servfail.dns.test/", "anomaly", "dns.servfail"),
     ("https://refused.dns.test/", "anomaly", "dns.refused"),
     ("https://blackhole.tcp.test/", "anomaly", "tcp.timeout"),
@@ -71,6 +74,7 @@ REACHABLE = [
     "http://diff.http.test/",
     "https://nx.dns.test/",
     "https://bogon.dns.test/",
+    "https://v6only.clean.test/",
 ]
 
 
@@ -105,6 +109,18 @@ def test_sni_evidence_names_both_handshakes(censored: Run) -> None:
 def test_redirect_blocking_names_the_hop(censored: Run) -> None:
     evidence = censored.result("http://redirect.http.test/")["evidence"]
     assert "hop 1" in evidence and "host-reset.http.test" in evidence
+
+
+def test_both_address_families_are_measured(censored: Run) -> None:
+    def connects(url: str) -> dict[str, str | None]:
+        return {t["address"]: t["failure"] for t in censored.result(url)["tcp"]}
+
+    dual = connects("https://v6.clean.test/")
+    assert len(dual) == 2 and set(dual.values()) == {None}
+    assert any(":" in a for a in dual) and any("." in a for a in dual)
+    dropped = connects("https://v6-drop.tcp.test/")
+    assert sorted(dropped.values(), key=str) == [None, "generic_timeout_error"]
+    assert next(a for a, f in dropped.items() if f).startswith("2001:2:")
 
 
 def test_big_body_is_capped(censored: Run) -> None:

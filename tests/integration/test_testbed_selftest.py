@@ -38,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 IP = {site.name: site.ip for site in SITES if site.ip}
+IP6 = {site.name: site.ip6 for site in SITES if site.ip6}
 DIG = "dig +time=1 +tries=1"
 PROXY = f"http://{PROXY_IP}:{PROXY_PORT}"
 # dig stops at the first reply; this waits for two to one UDP query (injection).
@@ -219,6 +220,13 @@ def _censored() -> list[Check]:
             0,
             "504",
         ),
+        # IPv6 (2001:2::/48): AAAA records for a few sites, one IPv6 address dropped.
+        Check("v6-aaaa", f"{DIG} +short {CONTROL} AAAA v6.clean.test", 0, IP6["v6.clean.test"]),
+        Check("v6-only-no-a", f"{DIG} +short {CONTROL} A v6only.clean.test", 0, absent="198."),
+        Check("v6-curl", f"{CURL} -6 https://v6.clean.test/", 0, _title("v6.clean.test")),
+        Check("v6-only", f"{CURL} https://v6only.clean.test/", 0, _title("v6only.clean.test")),
+        Check("v6-drop", f"{CURL_STALL} -6 https://v6-drop.tcp.test/", CURL_TIMEOUT),
+        Check("v6-drop-v4", f"{CURL} -4 https://v6-drop.tcp.test/", 0, "<title>"),
         # Messaging-app endpoints.
         Check("dc-blackhole", f"{CURL_STALL} http://{IP['dc1.tg.test']}:443/", CURL_TIMEOUT),
         Check("chat-port-refused", f"{CURL} http://e1.chat.test:{CHAT_PORT}/", CURL_REFUSED),

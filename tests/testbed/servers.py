@@ -128,19 +128,26 @@ def _parse_query(wire: bytes) -> dns.message.Message | None:
 
 
 class Authoritative:
-    """The trusted DNS server: true A records for the testbed zone, no AAAA records."""
+    """The trusted DNS server: true A records for the testbed zone; AAAA records only for
+    the IPv6 sites."""
 
     def __init__(
-        self, zone: str, ttl: int, records: dict[str, str], bulk: dict[str, str] | None = None
+        self,
+        zone: str,
+        ttl: int,
+        records: dict[str, str],
+        bulk: dict[str, str] | None = None,
+        records6: dict[str, str] | None = None,
     ) -> None:
         self._zone = dns.name.from_text(zone)
         self._ttl = ttl
         self._records = {dns.name.from_text(name): ip for name, ip in records.items()}
+        self._records6 = {dns.name.from_text(n): ip for n, ip in (records6 or {}).items()}
         self._bulk = [(dns.name.from_text(parent), net) for parent, net in (bulk or {}).items()]
         # Parents of existing names exist too (empty non-terminals): NODATA, not NXDOMAIN.
         self._existing = {
             ancestor
-            for name in self._records
+            for name in (*self._records, *self._records6)
             for ancestor in (name.split(depth)[1] for depth in range(1, len(name) + 1))
             if ancestor.is_subdomain(self._zone)
         }
@@ -162,6 +169,10 @@ class Authoritative:
         elif (address := self._address(name)) and question.rdtype == dns.rdatatype.A:
             response.answer.append(
                 dns.rrset.from_text(question.name, self._ttl, "IN", "A", address)
+            )
+        elif name in self._records6 and question.rdtype == dns.rdatatype.AAAA:
+            response.answer.append(
+                dns.rrset.from_text(question.name, self._ttl, "IN", "AAAA", self._records6[name])
             )
         else:
             if name not in self._existing and address is None:
@@ -400,7 +411,7 @@ async def _send_trickle(writer: asyncio.StreamWriter, host: str) -> None:
 @dataclass(slots=True)
 class VHost:
     name: str
-    ip: str
+    ips: tuple[str, ...]
     page: str
     context: ssl.SSLContext
 
@@ -425,10 +436,10 @@ class Web:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._vhosts = [
-            VHost(v["name"], v["ip"], v["page"], _server_context(v["pem"]))
+            VHost(v["name"], tuple(v["ips"]), v["page"], _server_context(v["pem"]))
             for v in config.get("vhosts", [])
         ]
-        self._by_ip = {v.ip: v for v in self._vhosts}
+        self._by_ip = {ip: v for v in self._vhosts for ip in v.ips}
         self._bulk_nets = [
             (ipaddress.ip_network(b["net"]), _server_context(b["pem"]))
             for b in config.get("bulk_vhosts", [])
@@ -651,7 +662,9 @@ class Proxy:
 async def _main(config: dict[str, Any]) -> None:
     if "authoritative" in config:
         auth = config["authoritative"]
-        server = Authoritative(auth["zone"], auth["ttl"], auth["records"], auth.get("bulk"))
+        server = Authoritative(
+            auth["zone"], auth["ttl"], auth["records"], auth.get("bulk"), auth.get("records6")
+        )
         await _serve_dns(auth["ip"], server.answer)
     if "resolver" in config:
         res = config["resolver"]

@@ -58,6 +58,10 @@ ECHO_IP = "198.19.0.80"
 UNRELATED_IP = "198.19.9.9"
 UNRELATED_NAME = "unrelated.test"
 SITES_NET = "198.19.0.0/16"
+# IPv6: 2001:2::/48 is RFC 5180's benchmarking prefix, 198.18.0.0/15's counterpart. Only
+# the sites of V6_SITES have AAAA records, so the IPv4 contract above stays as it is.
+SITES_NET6 = "2001:2:0:ff00::/64"
+V6_SITES = {"v6.clean.test": "dual", "v6only.clean.test": "only", "v6-drop.tcp.test": "dual"}
 # ISP-side servers of the censored network; only that ISP's clients can reach them.
 BLOCKPAGE_IP = "198.18.200.1"
 SUBSTITUTE_IP = "198.18.200.2"
@@ -112,9 +116,11 @@ class Site:
     scheme: Scheme
     """The scheme the tests use; every site also answers the other one."""
     ip: str | None
-    """None for the one name that exists nowhere."""
+    """None for the one name that exists nowhere (and for IPv6-only sites)."""
     dns: str | None = None
     block: str | None = None
+    ip6: str | None = None
+    """For the sites of ``V6_SITES``: their AAAA record."""
 
     @property
     def host(self) -> str:
@@ -170,10 +176,22 @@ def _build_sites() -> tuple[Site, ...]:
         ("storage.sig.test", "https", None, None),
         # A forged UDP answer racing the resolver's true one (injection).
         ("inject.dns.test", "https", f"inject:{UNRELATED_IP}", None),
+        # IPv6: dual-stack, IPv6 only, dual-stack with its IPv6 address dropped.
+        ("v6.clean.test", "https", None, None),
+        ("v6only.clean.test", "https", None, None),
+        ("v6-drop.tcp.test", "https", None, "v6-drop"),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
+    fixed_ips |= {name: None for name, stacks in V6_SITES.items() if stacks == "only"}
     return tuple(
-        Site(name, scheme, fixed_ips.get(name, f"198.19.1.{number}"), dns, block)
+        Site(
+            name,
+            scheme,
+            fixed_ips.get(name, f"198.19.1.{number}"),
+            dns,
+            block,
+            f"2001:2:0:ff00::{number:x}" if name in V6_SITES else None,
+        )
         for number, (name, scheme, dns, block) in enumerate(table, start=1)
     )
 
@@ -195,6 +213,11 @@ _DNAT = {
 }
 
 
+def _v6(subnet: int, host: int) -> str:
+    """The address ``host`` in the testbed's IPv6 subnet ``subnet`` (decimal, as in IPv4)."""
+    return f"2001:2:0:{subnet}::{host:x}" if host else f"2001:2:0:{subnet}::"
+
+
 def _censor_rules(site: Site) -> tuple[str | None, str | None]:
     """The censored ISP's (filter FORWARD rule, nat PREROUTING rule) for ``site``."""
     to_site = f"-i {ISP_CLIENT_IF} -d {site.ip} -p tcp"
@@ -202,8 +225,8 @@ def _censor_rules(site: Site) -> tuple[str | None, str | None]:
     match site.block:
         case None:
             return None, None
-        case "down-everywhere":
-            return None, None  # dropped in the internet namespace, see _configure_internet
+        case "down-everywhere" | "v6-drop":
+            return None, None  # see _configure_internet and _isp_rules6
         case "ip-drop":
             return f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} -j DROP", None
         case "syn-reset":
@@ -464,6 +487,12 @@ class Testbed:
         # AnyIP: every address of the sites' range is local, so each site can have its own
         # address while its server listens on 0.0.0.0.
         commands.append(f"route add local {SITES_NET} dev lo")
+        for network in NETWORKS:
+            commands += [
+                f"addr add {_v6(100 + network.index, 1)}/64 dev {network.name} nodad",
+                f"route add {_v6(network.index, 0)}/64 via {_v6(100 + network.index, 2)}",
+            ]
+        commands.append(f"route add local {SITES_NET6} dev lo")
         _ip_batch(commands, INET_NS)
         # A site that is down for everyone: its server drops every packet, whoever asks.
         down = [f"-A INPUT -d {s.ip} -j DROP" for s in SITES if s.block == "down-everywhere"]
@@ -481,6 +510,12 @@ class Testbed:
             f"link set {ISP_UPLINK_IF} up",
             f"route add default via {uplink}.1",
         ]
+        # nodad: an address is usable at once, not after duplicate detection's second.
+        isp += [
+            f"addr add {_v6(network.index, 1)}/64 dev {ISP_CLIENT_IF} nodad",
+            f"addr add {_v6(100 + network.index, 2)}/64 dev {ISP_UPLINK_IF} nodad",
+            f"route add default via {_v6(100 + network.index, 1)}",
+        ]
         if network.name == "censored":
             isp += [f"addr add {ip}/32 dev lo" for ip in ISP_SERVER_IPS]
         _ip_batch(isp, network.isp_ns)
@@ -488,17 +523,36 @@ class Testbed:
             [
                 "link set lo up",
                 f"addr add {network.client_ip}/24 dev {CLIENT_IF}",
+                f"addr add {_v6(network.index, 2)}/64 dev {CLIENT_IF} nodad",
                 f"link set {CLIENT_IF} up",
                 f"route add default via {network.resolver}",
+                f"route add default via {_v6(network.index, 1)}",
             ],
             network.client_ns,
         )
         # /proc/sys/net shows the namespace of whoever opens it (tee: no procps needed).
         _netns_exec(network.isp_ns, ["tee", "/proc/sys/net/ipv4/ip_forward"], input="1\n")
+        forwarding = "/proc/sys/net/ipv6/conf/all/forwarding"
+        _netns_exec(network.isp_ns, ["tee", forwarding], input="1\n")
         _netns_exec(network.isp_ns, ["iptables-restore"], input=self._isp_rules(network))
+        _netns_exec(network.isp_ns, ["ip6tables-restore"], input=self._isp_rules6(network))
         etc = NETNS_ETC / network.client_ns
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "resolv.conf").write_text(f"nameserver {network.resolver}\n")
+
+    @staticmethod
+    def _isp_rules6(network: Network) -> str:
+        """IPv6 filtering: the censored ISP drops one site's IPv6 address only."""
+        forward = [
+            f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip6} -j DROP"
+            for site in SITES
+            if network.name == "censored" and site.block == "v6-drop"
+        ]
+        policy = "DROP" if network.name == "cutoff" else "ACCEPT"
+        return "\n".join(
+            ["*filter", ":INPUT ACCEPT [0:0]", f":FORWARD {policy} [0:0]",
+             ":OUTPUT ACCEPT [0:0]", *forward, "COMMIT", ""]
+        )  # fmt: skip
 
     def _isp_rules(self, network: Network) -> str:
         forward, prerouting, input_ = [], [], []
@@ -553,22 +607,27 @@ class Testbed:
             leaf.private_key_and_cert_chain_pem.write_to_path(str(pem))
             return str(pem)
 
-        vhosts = [(site.host, site.ip, _PAGES.get(site.name, "site")) for site in SITES if site.ip]
-        vhosts.append((UNRELATED_NAME, UNRELATED_IP, "site"))
+        vhosts = [
+            (site.host, site.ip, site.ip6, _PAGES.get(site.name, "site"))
+            for site in SITES
+            if site.ip or site.ip6
+        ]
+        vhosts.append((UNRELATED_NAME, UNRELATED_IP, None, "site"))
         return {
             "authoritative": {
                 "ip": CONTROL_DNS_IP,
                 "zone": "test.",
                 "ttl": DNS_TTL,
-                "records": {name: ip for name, ip, _ in vhosts},
+                "records": {name: ip for name, ip, _, _ in vhosts if ip},
+                "records6": {name: ip6 for name, _, ip6, _ in vhosts if ip6},
                 "bulk": BULK_NETS,
             },
             "bulk_vhosts": [
                 {"net": net, "pem": issue(f"*.{parent}")} for parent, net in BULK_NETS.items()
             ],
             "vhosts": [
-                {"name": name, "ip": ip, "page": page, "pem": issue(name)}
-                for name, ip, page in vhosts
+                {"name": name, "ips": [a for a in (ip, ip6) if a], "page": page, "pem": issue(name)}
+                for name, ip, ip6, page in vhosts
             ],
             "default_pem": issue("default.test"),
             "proxy": {
@@ -580,6 +639,8 @@ class Testbed:
             "listeners": [
                 {"ip": "0.0.0.0", "port": 80, "tls": "none", "page": "vhosts"},
                 {"ip": "0.0.0.0", "port": 443, "tls": "vhosts", "page": "vhosts"},
+                {"ip": "::", "port": 80, "tls": "none", "page": "vhosts"},
+                {"ip": "::", "port": 443, "tls": "vhosts", "page": "vhosts"},
                 # A chat port, as WhatsApp's: only connecting to it is checked.
                 {"ip": "0.0.0.0", "port": CHAT_PORT, "tls": "none", "page": "vhosts"},
             ],
