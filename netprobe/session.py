@@ -65,6 +65,16 @@ async def measure(
     if on_identity is not None:
         finding.add_done_callback(lambda done: done.cancelled() or on_identity(done.result()))
     await probe(plan.targets, plan.options, on_result=on_result, run=run, services=plan.services)
+    if run.network_down and not finding.done():
+        # Nothing answers from here: no echo service will either, so do not wait for them.
+        finding.cancel()
+        identity = ProbeIdentity(
+            None, None, plan.asn_override, None, plan.cc_override,
+            "public IP unknown: this network has no connectivity",
+        )  # fmt: skip
+        if on_identity is not None:
+            on_identity(identity)
+        return identity
     return await finding
 
 
