@@ -54,12 +54,14 @@ is ``site_down``; a plain-HTTP page is compared with the control page.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
+from urllib.parse import urlsplit
 
 from netprobe import fingerprints
 from netprobe.observations import (
@@ -96,6 +98,7 @@ __all__ = [
     "network_is_down",
     "registrable_domain",
     "shared_untrusted_issuers",
+    "url_endpoint",
 ]
 
 Verdict = Literal["accessible", "blocked", "anomaly", "site_down", "network_down", "error"]
@@ -344,10 +347,25 @@ def _reachable(obs: Observations) -> Analysis:
 
 
 def _endpoint_of(exchange: HTTPObservation) -> tuple[str, Literal["http", "https"], int]:
-    scheme: Literal["http", "https"] = "https" if exchange.url.startswith("https:") else "http"
-    match = re.match(r"^https?://(\[[^\]]*\]|[^/:?#]*)(?::(\d+))?", exchange.url)
-    port = int(match.group(2)) if match and match.group(2) else (443 if scheme == "https" else 80)
+    scheme, _, port = url_endpoint(exchange.url)
     return exchange.host, scheme, port
+
+
+def url_endpoint(url: str) -> tuple[Literal["http", "https"], str, int]:
+    """Scheme, host (A-label, no trailing dot) and port of a web URL; a port that does not
+    parse (a hostile redirect may carry one) counts as the scheme's default."""
+    parts = urlsplit(url)
+    scheme: Literal["http", "https"] = "https" if parts.scheme.lower() == "https" else "http"
+    host = (parts.hostname or "").rstrip(".")
+    if not host.isascii():
+        # Left as it is when it is no valid IDN: resolving it will fail and say so.
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, host, port or (443 if scheme == "https" else 80)
 
 
 def _at_hop(sentence: str, hop: int, host: str) -> str:

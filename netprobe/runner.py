@@ -38,6 +38,7 @@ from netprobe.analysis import (
     is_bogon,
     network_is_down,
     shared_untrusted_issuers,
+    url_endpoint,
 )
 from netprobe.observations import (
     CONNECTION_RESET,
@@ -178,15 +179,6 @@ def judge_services(
     return judged
 
 
-def _split(url: str) -> tuple[Literal["http", "https"], str, int]:
-    parts = urlsplit(url)
-    scheme: Literal["http", "https"] = "https" if parts.scheme == "https" else "http"
-    host = (parts.hostname or "").rstrip(".")
-    if not host.isascii():
-        host = host.encode("idna").decode("ascii")
-    return scheme, host, parts.port or (443 if scheme == "https" else 80)
-
-
 @dataclass(slots=True)
 class _Resolution:
     local: list[str]
@@ -287,7 +279,7 @@ class _Measurement:
         if self.options.control_proxy is not None:
             control = asyncio.create_task(self._fetch_control(url, self.options.control_proxy))
         for hop in range(self.options.max_redirects + 1):
-            scheme, host, port = _split(url)
+            scheme, host, port = url_endpoint(url)
             address = await self._prepare(scheme, host, port)
             if address is None:
                 break
@@ -444,7 +436,7 @@ class _Measurement:
     async def _fetch_control(self, url: str, proxy: str) -> None:
         """The target through the control proxy, redirects followed: the uncensored view."""
         for hop in range(self.options.max_redirects + 1):
-            exchange = await self._http(url, None, _split(url)[1], "control", hop, proxy)
+            exchange = await self._http(url, None, url_endpoint(url)[1], "control", hop, proxy)
             location, status = exchange.location, exchange.status
             if location is None or status is None or not 300 <= status < 400:
                 return
@@ -457,7 +449,7 @@ class _Measurement:
             and exchange.status is None
             and exchange.failure in _RETRIED_HTTP_FAILURES
         ):
-            scheme, _, port = _split(url)
+            scheme, _, port = url_endpoint(url)
             await self._http(f"{scheme}://{INNOCUOUS_NAME}:{port}/", address, INNOCUOUS_NAME,
                              "innocuous", hop)  # fmt: skip
         return exchange
@@ -465,7 +457,7 @@ class _Measurement:
     async def _fetch_https_twin(self, url: str, address: str, host: str) -> None:
         """The https:// page of an http:// target, for the plain-HTTP comparison."""
         twin = "https://" + url.removeprefix("http://")
-        if _split(twin)[2] == 443:
+        if url_endpoint(twin)[2] == 443:
             await self._http(twin, address, host, "https_twin", 0)
 
 
