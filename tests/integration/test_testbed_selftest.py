@@ -7,6 +7,7 @@ All rows run concurrently (the module fixture ``outcomes``); each test then asse
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import string
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 
 from tests.testbed import Testbed
 from tests.testbed.topology import (
@@ -24,12 +28,21 @@ from tests.testbed.topology import (
     BULK_OPEN,
     CHAT_PORT,
     CONTROL_DNS_IP,
+    DOH_NAME,
+    GHOSTS,
+    GOOD_DOH_IP,
     INET_NS,
     INTERCEPTION_CA_NAME,
     PROXY_IP,
     PROXY_PORT,
+    RESIDUAL_SECONDS,
+    SELF_SIGNED_ORG,
+    SERVFAIL_DNS_IP,
+    SILENT_DNS_IP,
     SITES,
     UNRELATED_IP,
+    WRONG_CERT_NAME,
+    WRONG_NAME_DOH_IP,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -52,8 +65,14 @@ ISP, CONTROL = "@$ISP", f"@{CONTROL_DNS_IP}"
 CURL = "curl -sS --max-time 5 --cacert $CA"
 # Expected to stall: short, the stall itself is the outcome.
 CURL_STALL = "curl -sS --max-time 2 --cacert $CA"
-# The lossy link: 300 ms RTT plus retransmissions of lost packets.
+# The lossy link: 400 ms RTT plus retransmissions of lost packets.
 CURL_LOSSY = "curl -sS --max-time 30 --cacert $CA"
+# 12% loss each way: a single-try exchange fails 23% of the time. The system resolver
+# (glibc) tries twice, 5 s apart by default: quicker and more often there (RES_OPTIONS, for
+# the self-test's commands only), and a lossy check gets three attempts.
+LOSSY_ATTEMPTS = 3
+LOSSY_ENV = {"RES_OPTIONS": "timeout:1 attempts:5"}
+DIG_LOSSY = "dig +time=2 +tries=6"
 TLS = "timeout 5 openssl s_client -CAfile $CA"
 TLS_STALL = "timeout 3 openssl s_client"
 TLS_DONE = "Cipher is TLS_"
@@ -66,8 +85,42 @@ CURL_COULDNT_RESOLVE = 6
 CURL_REFUSED = 7
 CURL_TIMEOUT = 28
 CURL_TLS = 35
+CURL_TOO_MANY_REDIRECTS = 47
 CURL_RECV = 56
 CURL_CERT = 60
+# Sites that do not serve their page at the first request: they redirect, or their
+# certificate does not verify.
+REDIRECTING = {site.name for site in SITES if site.name.endswith(".redirect.test")}
+SELF_SIGNED = ("www.selfsigned-one.test", "www.selfsigned-two.test")
+BROKEN_CERTS = {"expired.tls.test", "not-yet.tls.test", "wrong-host.tls.test", *SELF_SIGNED}
+RESIDUAL = ("residual-drop.tls.test", "residual-reset.tls.test")
+# A DNS-over-HTTPS client as netprobe's: to the server's address, its name as SNI and Host.
+# Arguments: address, GET or POST, the name to look up, the CA bundle ("-": no checks).
+DOH_CLIENT = f"""
+import base64, http.client, socket, ssl, sys
+import dns.message, dns.rcode
+address, method, name, ca = sys.argv[1:]
+if ca == "-":
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+else:
+    context = ssl.create_default_context(cafile=ca)
+wire = dns.message.make_query(name, "A", id=0).to_wire()
+connection = http.client.HTTPSConnection("{DOH_NAME}", timeout=5)
+connection.sock = context.wrap_socket(
+    socket.create_connection((address, 443), timeout=5), server_hostname="{DOH_NAME}"
+)
+if method == "GET":
+    dns_param = base64.urlsafe_b64encode(wire).decode().rstrip("=")
+    connection.request("GET", "/dns-query?dns=" + dns_param)
+else:
+    headers = {{"Content-Type": "application/dns-message", "Accept": "application/dns-message"}}
+    connection.request("POST", "/dns-query", body=wire, headers=headers)
+response = connection.getresponse()
+reply = dns.message.from_wire(response.read())
+rcode = dns.rcode.to_text(reply.rcode())
+print(response.status, response.getheader("Content-Type"), rcode, *reply.answer)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +135,8 @@ class Check:
     """Must not occur in stdout + stderr."""
     stdin: str | None = None
     network: str = "censored"
+    attempts: int = 1
+    """Runs until the outcome is right, at most this many times (the lossy network)."""
 
 
 def _title(name: str) -> str:
@@ -248,11 +303,11 @@ def _censored() -> list[Check]:
 
 def _clean() -> list[Check]:
     """Every genuine site answers and no resolver lies."""
-    special = {"redirect.http.test", "ipecho.test", "gone.test"}
+    special = {"redirect.http.test", "ipecho.test", "gone.test", *GHOSTS}
     checks = [
         Check(f"clean-{site.name}", f"{CURL} {site.url}", 0, _title(site.name), network="clean")
         for site in SITES
-        if site.name not in special
+        if site.name not in special | REDIRECTING | BROKEN_CERTS
         and not site.name.endswith(".hostile.test")
         and site.block != "down-everywhere"
     ]
@@ -284,17 +339,277 @@ def _cutoff() -> list[Check]:
 def _lossy() -> list[Check]:
     """Slow but working (the delay and the loss have tests of their own below)."""
     return [
-        Check(f"lossy-{what}", command, 0, output, network="lossy")
+        Check(f"lossy-{what}", command, 0, output, network="lossy", attempts=LOSSY_ATTEMPTS)
         for what, command, output in (
             ("https", f"{CURL_LOSSY} https://www.clean.test/", _title("www.clean.test")),
             ("http", f"{CURL_LOSSY} http://plain.clean.test/", _title("plain.clean.test")),
             ("ipecho", f"{CURL_LOSSY} http://ipecho.test/", "198.18.104.2"),
-            ("dns", "dig +time=3 +tries=5 +short nx.dns.test", IP["nx.dns.test"]),
+            ("dns", f"{DIG_LOSSY} +short nx.dns.test", IP["nx.dns.test"]),
         )
     ]
 
 
-CHECKS = _censored() + _clean() + _cutoff() + _lossy()
+def _location(url: str) -> str:
+    """Status and raw Location of ``url``'s answer, as ``308 https://nx.dns.test/|``."""
+    return f"{CURL} -o /dev/null -w '%{{http_code}} %header{{location}}|' {url}"
+
+
+def _redirects() -> list[Check]:
+    """Each redirect as sent, then followed: into censorship, or to a clean end."""
+    hops = [
+        ("to-nx", "https://to-nx.redirect.test/", "308 https://nx.dns.test/"),
+        ("to-nx-any-path", "http://to-nx.redirect.test/a/b?c=d", "308 https://nx.dns.test/"),
+        ("to-sni", "https://to-sni.redirect.test/", "302 https://sni-reset.tls.test/"),
+        ("to-refused", "https://to-refused.redirect.test/", "301 https://refused.tcp.test/"),
+        ("to-https", "http://to-https.redirect.test/", "301 https://sni-reset.tls.test/"),
+        ("scheme-rel", "http://scheme-rel.redirect.test/", "303 //host-reset.http.test/"),
+        ("relative", "http://relative.redirect.test/", "302 /next"),
+        ("relative-next", "http://relative.redirect.test/next", "307 http://blockpage.http.test/"),
+        ("to-clean", "https://to-clean.redirect.test/", "301 https://www.clean.test/"),
+        ("many", "https://many.redirect.test/", "302 /redirect/1"),
+        ("many-1", "https://many.redirect.test/redirect/1", "302 /redirect/2"),
+        ("many-14", "https://many.redirect.test/redirect/14", "302 /redirect/15"),
+        ("many-15", "https://many.redirect.test/redirect/15", "200 "),
+        ("loop", "https://loop.redirect.test/", "302 /a"),
+        ("loop-a", "https://loop.redirect.test/a", "302 /b"),
+        ("loop-b", "https://loop.redirect.test/b", "302 /a"),
+    ]
+    checks = [Check(f"redirect-{what}", _location(url), 0, f"{sent}|") for what, url, sent in hops]
+    follow = f"{CURL} -L"
+    many = "-o /dev/null -w '%{num_redirects} %{http_code} %{url_effective}'"
+    checks += [
+        Check(f"redirect-followed-{what}", f"{follow} {url}", rc, output, network=network)
+        for what, url, rc, output, network in (
+            ("to-nx", "https://to-nx.redirect.test/", CURL_COULDNT_RESOLVE, "", "censored"),
+            ("to-sni", "https://to-sni.redirect.test/", CURL_TLS, "reset by peer", "censored"),
+            ("to-refused", "https://to-refused.redirect.test/", CURL_REFUSED, "", "censored"),
+            ("to-https", "http://to-https.redirect.test/", CURL_TLS, "reset by peer", "censored"),
+            ("scheme-rel", "http://scheme-rel.redirect.test/", CURL_RECV, "reset", "censored"),
+            ("relative", "http://relative.redirect.test/", 0, BLOCKPAGE_SENTENCE, "censored"),
+            (
+                "to-clean",
+                "https://to-clean.redirect.test/",
+                0,
+                _title("www.clean.test"),
+                "censored",
+            ),
+            ("many", "https://many.redirect.test/", 0, _title("many.redirect.test"), "censored"),
+            (
+                "many-count",
+                f"{many} https://many.redirect.test/",
+                0,
+                "15 200 https://many.redirect.test/redirect/15",
+                "censored",
+            ),
+            (
+                "loop",
+                "--max-redirs 10 https://loop.redirect.test/",
+                CURL_TOO_MANY_REDIRECTS,
+                "Maximum (10) redirects followed",
+                "censored",
+            ),
+            # Without censorship every chain but the loop ends on a page.
+            ("clean-to-nx", "https://to-nx.redirect.test/", 0, _title("nx.dns.test"), "clean"),
+            (
+                "clean-to-sni",
+                "https://to-sni.redirect.test/",
+                0,
+                _title("sni-reset.tls.test"),
+                "clean",
+            ),
+            (
+                "clean-scheme-rel",
+                "http://scheme-rel.redirect.test/",
+                0,
+                _title("host-reset.http.test"),
+                "clean",
+            ),
+            (
+                "clean-relative",
+                "http://relative.redirect.test/",
+                0,
+                _title("blockpage.http.test"),
+                "clean",
+            ),
+        )
+    ]
+    return checks
+
+
+def _certificates() -> list[Check]:
+    """Certificates that do not verify, in every network: broken sites, not censorship."""
+    verify = {
+        "expired.tls.test": "Verify return code: 10 (certificate has expired)",
+        "not-yet.tls.test": "Verify return code: 9 (certificate is not yet valid)",
+        "wrong-host.tls.test": "Verify return code: 62 (hostname mismatch)",
+        **dict.fromkeys(SELF_SIGNED, "Verify return code: 18 (self-signed certificate)"),
+    }
+    curl_error = {
+        "expired.tls.test": "certificate has expired",
+        "not-yet.tls.test": "certificate is not yet valid",
+        "wrong-host.tls.test": "no alternative certificate subject name matches",
+        **dict.fromkeys(SELF_SIGNED, "self-signed certificate"),
+    }
+    checks = []
+    for network in ("censored", "clean"):
+        for name in verify:
+            s_client = f"{_tls(name)} -verify_hostname {name}"
+            checks += [
+                Check(f"{network}-cert-{name}", s_client, 0, verify[name], network=network),
+                Check(
+                    f"{network}-cert-curl-{name}",
+                    f"{CURL} https://{name}/",
+                    CURL_CERT,
+                    curl_error[name],
+                    network=network,
+                ),
+                Check(
+                    f"{network}-cert-page-{name}",
+                    f"{CURL} -k https://{name}/",
+                    0,
+                    _title(name),
+                    network=network,
+                ),
+            ]
+    widgits = f"O = {SELF_SIGNED_ORG}"
+    checks += [
+        Check(
+            "cert-wrong-host-name",
+            _tls("wrong-host.tls.test"),
+            0,
+            "subject=O = trustme",
+            absent="CN = wrong-host.tls.test",
+        ),
+        Check("cert-wrong-host-cn", _tls("wrong-host.tls.test"), 0, f"CN = {WRONG_CERT_NAME}"),
+        *(Check(f"cert-issuer-{name}", _tls(name), 0, f"issuer={widgits}") for name in SELF_SIGNED),
+        *(
+            Check(f"cert-subject-{name}", _tls(name), 0, f"subject={widgits}")
+            for name in SELF_SIGNED
+        ),
+    ]
+    return checks
+
+
+def _ghosts() -> list[Check]:
+    """Names that exist nowhere, except at the censored ISP's resolver."""
+    lies = {site.name: site.dns.removeprefix("a:") for site in SITES if site.name in GHOSTS}
+    checks = []
+    for name, lie in lies.items():
+        checks += [
+            Check(f"ghost-{name}", f"{DIG} +short {ISP} {name}", 0, lie),
+            Check(f"ghost-control-{name}", f"{DIG} {CONTROL} {name}", 0, "status: NXDOMAIN"),
+            Check(
+                f"ghost-clean-{name}",
+                f"{DIG} {ISP} {name}",
+                0,
+                "status: NXDOMAIN",
+                network="clean",
+            ),
+            Check(
+                f"ghost-lossy-{name}",
+                f"{DIG_LOSSY} {ISP} {name}",
+                0,
+                "status: NXDOMAIN",
+                network="lossy",
+                attempts=LOSSY_ATTEMPTS,
+            ),
+        ]
+    checks += [
+        Check(
+            "ghost-blockpage-page", f"{CURL} http://ghost-blockpage.test/", 0, BLOCKPAGE_SENTENCE
+        ),
+        Check("ghost-wrong-cert", f"{CURL} https://ghost-wrong.test/", CURL_CERT, "no alternative"),
+        Check("ghost-bogon-refused", f"{CURL} https://ghost-bogon.test/", CURL_REFUSED),
+        Check(
+            "ghost-clean-curl",
+            f"{CURL} https://ghost-wrong.test/",
+            CURL_COULDNT_RESOLVE,
+            network="clean",
+        ),
+    ]
+    return checks
+
+
+DOH_TRUTH = f"200 application/dns-message NOERROR nx.dns.test. 300 IN A {IP['nx.dns.test']}"
+
+
+def _control_resolvers() -> list[Check]:
+    """Control resolvers that fail (SERVFAIL, silence, DoH with the wrong name), a good DoH."""
+    servfail, silent = f"@{SERVFAIL_DNS_IP}", f"@{SILENT_DNS_IP}"
+    good, wrong = GOOD_DOH_IP, WRONG_NAME_DOH_IP
+    checks = []
+    for network in ("censored", "clean"):
+        checks += [
+            Check(f"{network}-{what}", command, rc, output, network=network)
+            for what, command, rc, output in (
+                ("servfail", f"{DIG} {servfail} www.clean.test", 0, "status: SERVFAIL"),
+                ("servfail-tcp", f"{DIG} +tcp {servfail} www.clean.test", 0, "status: SERVFAIL"),
+                ("silent", f"{DIG} {silent} www.clean.test", DIG_NO_SERVER, "timed out"),
+                ("silent-tcp", f"{DIG} +tcp {silent} www.clean.test", DIG_NO_SERVER, "timed out"),
+            )
+        ]
+        checks += [
+            Check(
+                f"{network}-doh-{what}",
+                f"python3 - {args}",
+                rc,
+                output,
+                stdin=DOH_CLIENT,
+                network=network,
+            )
+            for what, args, rc, output in (
+                ("post", f"{good} POST nx.dns.test $CA", 0, DOH_TRUTH),
+                ("get", f"{good} GET nx.dns.test $CA", 0, DOH_TRUTH),
+                ("nxdomain", f"{good} POST ghost-wrong.test $CA", 0, "dns-message NXDOMAIN"),
+                (
+                    "wrong-name",
+                    f"{wrong} POST www.clean.test $CA",
+                    1,
+                    f"Hostname mismatch, certificate is not valid for '{DOH_NAME}'",
+                ),
+                ("wrong-name-answers", f"{wrong} POST nx.dns.test -", 0, DOH_TRUTH),
+            )
+        ]
+    doh = f"{CURL} --resolve {DOH_NAME}:443:{{ip}}"
+    status = "-o /dev/null -w '%{http_code}'"
+    checks += [
+        # curl's own DoH (POST): the truth, in the censored network too.
+        Check(
+            "doh-curl",
+            f"{doh.format(ip=good)} --doh-url https://{DOH_NAME}/dns-query https://nx.dns.test/",
+            0,
+            _title("nx.dns.test"),
+        ),
+        Check(
+            "doh-curl-wrong-name",
+            f"{doh.format(ip=wrong)} https://{DOH_NAME}/dns-query",
+            CURL_CERT,
+            f"no alternative certificate subject name matches target host name '{DOH_NAME}'",
+        ),
+        Check("doh-not-found", f"{doh.format(ip=good)} {status} https://{DOH_NAME}/x", 0, "404"),
+        Check(
+            "doh-bad-type",
+            f"{doh.format(ip=good)} {status} -d x https://{DOH_NAME}/dns-query",
+            0,
+            "415",
+        ),
+        Check(
+            "doh-no-query", f"{doh.format(ip=good)} {status} https://{DOH_NAME}/dns-query", 0, "400"
+        ),
+    ]
+    return checks
+
+
+CHECKS = (
+    _censored()
+    + _clean()
+    + _cutoff()
+    + _lossy()
+    + _redirects()
+    + _certificates()
+    + _ghosts()
+    + _control_resolvers()
+)
 
 
 class Outcome(NamedTuple):
@@ -306,8 +621,21 @@ class Outcome(NamedTuple):
 def _run(testbed: Testbed, check: Check) -> Outcome:
     network = testbed.networks[check.network]
     command = string.Template(check.command).substitute(CA=testbed.ca_bundle, ISP=network.resolver)
-    result = network.run(shlex.split(command), timeout=60, input=check.stdin)
-    return Outcome(command, result.returncode, result.stdout + result.stderr)
+    for _ in range(check.attempts):
+        env = LOSSY_ENV if check.network == "lossy" else None
+        result = network.run(shlex.split(command), timeout=60, env=env, input=check.stdin)
+        outcome = Outcome(command, result.returncode, result.stdout + result.stderr)
+        if _passes(check, outcome):
+            break
+    return outcome
+
+
+def _passes(check: Check, outcome: Outcome) -> bool:
+    return (
+        outcome.rc == check.rc
+        and check.output in outcome.output
+        and check.absent not in outcome.output
+    )
 
 
 @pytest.fixture(scope="module")
@@ -331,14 +659,18 @@ def test_interference(check: Check, outcomes: dict[str, Outcome]) -> None:
 
 
 def test_lossy_link_delays(testbed: Testbed) -> None:
-    """Both DNS (to the ISP) and the TCP handshake take at least the 300 ms round trip."""
+    """Both DNS (to the ISP) and the TCP handshake take at least the 400 ms round trip."""
     write_out = "%{time_namelookup} %{time_connect}"
     argv = ["curl", "-sS", "--max-time", "30", "-o", "/dev/null", "-w", write_out]
-    result = testbed.networks["lossy"].run([*argv, "http://plain.clean.test/"], timeout=60)
+    for _ in range(LOSSY_ATTEMPTS):  # the system resolver may give up (see LOSSY_ATTEMPTS)
+        lossy = testbed.networks["lossy"]
+        result = lossy.run([*argv, "http://plain.clean.test/"], timeout=60, env=LOSSY_ENV)
+        if result.returncode == 0:
+            break
     assert result.returncode == 0, result.stderr
     lookup, connect = map(float, result.stdout.split())
-    assert lookup >= 0.25, result.stdout
-    assert connect - lookup >= 0.25, result.stdout
+    assert lookup >= 0.38, result.stdout
+    assert connect - lookup >= 0.38, result.stdout
 
 
 def _answered(testbed: Testbed, network: str, queries: int) -> int:
@@ -351,11 +683,108 @@ def _answered(testbed: Testbed, network: str, queries: int) -> int:
 
 
 def test_lossy_link_drops(testbed: Testbed) -> None:
-    """About 10% of single-try DNS exchanges fail (5% loss each way); none on clean."""
+    """About 23% of single-try DNS exchanges fail (12% loss each way); none on clean."""
     queries = 100
     assert _answered(testbed, "clean", queries) == queries
-    # Binomial(100, 0.0975): P(no loss) ~ 3e-5, P(more than 30 lost) is negligible.
-    assert 70 <= _answered(testbed, "lossy", queries) < queries
+    # Answered ~ Binomial(100, 0.7744): mean 77.4, sd 4.2; both bounds are 5 sd away.
+    assert 56 <= _answered(testbed, "lossy", queries) <= 98
+
+
+KEY_FORMAT = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _pem_certificate(output: str) -> x509.Certificate:
+    found = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", output, re.S)
+    assert found, output
+    return x509.load_pem_x509_certificate(found.group().encode())
+
+
+def test_self_signed_twins(testbed: Testbed) -> None:
+    """The two self-signed sites: same subject and issuer (OpenSSL's default organisation),
+    each its own key, each its own name."""
+    clean = testbed.networks["clean"]
+    widgits = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, SELF_SIGNED_ORG)])
+    keys = set()
+    for name in SELF_SIGNED:
+        result = clean.run(shlex.split(_tls(name, openssl=TLS_STALL)), timeout=10)
+        cert = _pem_certificate(result.stdout)
+        assert cert.subject == cert.issuer == widgits
+        alt_names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert alt_names.get_values_for_type(x509.DNSName) == [name]
+        keys.add(cert.public_key().public_bytes(*KEY_FORMAT))
+    assert len(keys) == len(SELF_SIGNED)
+
+
+def _residual_list(testbed: Testbed, site: str) -> str:
+    isp = testbed.networks["censored"].isp_ns
+    path = f"/proc/net/xt_recent/{testbed.residual_lists[site]}"
+    return subprocess.run(
+        ["ip", "netns", "exec", isp, "cat", path], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@pytest.mark.parametrize(
+    ("site", "blocked"),
+    [
+        # During the window: an innocuous handshake stalls, port 80 times out ...
+        ("residual-drop.tls.test", ((TIMED_OUT, ""), (CURL_TIMEOUT, "timed out"))),
+        # ... or every SYN is answered with a reset.
+        ("residual-reset.tls.test", ((1, "errno=111"), (CURL_REFUSED, "Couldn't connect"))),
+    ],
+)
+def test_residual_censorship(
+    testbed: Testbed, site: str, blocked: tuple[tuple[int, str], tuple[int, str]]
+) -> None:
+    """The name is reset and, for the next minute, so is the site's address (any SNI, any
+    port) for that client; other addresses and other clients are untouched; clear_residual()
+    ends the punishment."""
+    censored = testbed.networks["censored"]
+    ca = str(testbed.ca_bundle)
+
+    def run(command: str) -> Outcome:
+        result = censored.run(shlex.split(command.replace("$CA", ca)), timeout=30)
+        return Outcome(command, result.returncode, result.stdout + result.stderr)
+
+    innocuous = _tls(site, "example.org")
+    innocuous_stall = _tls(site, "example.org", openssl=f"{TLS_STALL} -CAfile $CA")
+    port_80 = f"{CURL_STALL} http://{IP[site]}/"
+    testbed.clear_residual()
+    try:
+        outcome = run(innocuous)
+        assert (outcome.rc, TLS_DONE in outcome.output) == (0, True), outcome
+        outcome = run(_tls(site))
+        assert (outcome.rc, TLS_RESET in outcome.output) == (1, True), outcome
+        assert f"src={censored.client_ip} " in _residual_list(testbed, site)
+        with ThreadPoolExecutor() as pool:
+            during = list(
+                pool.map(run, [innocuous_stall, port_80, f"{CURL} https://www.clean.test/"])
+            )
+        for outcome, (rc, output) in zip(
+            during, [*blocked, (0, _title("www.clean.test"))], strict=True
+        ):
+            assert (outcome.rc, output in outcome.output) == (rc, True), outcome
+        clean = testbed.networks["clean"].run(shlex.split(innocuous.replace("$CA", ca)), timeout=30)
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        testbed.clear_residual()
+        assert _residual_list(testbed, site) == ""
+        outcome = run(innocuous)
+        assert (outcome.rc, TLS_DONE in outcome.output) == (0, True), outcome
+    finally:
+        testbed.clear_residual()
+
+
+def test_residual_window_is_a_minute(testbed: Testbed) -> None:
+    """The punishment lasts RESIDUAL_SECONDS (60) from the trigger, as the rules say."""
+    rules = subprocess.run(
+        ["ip", "netns", "exec", testbed.networks["censored"].isp_ns, "iptables", "-S", "FORWARD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for site in RESIDUAL:
+        name = testbed.residual_lists[site]
+        assert f"--rcheck --seconds {RESIDUAL_SECONDS} --name {name} " in rules, rules
+        assert f'--string "{site}"' in rules and f"--set --name {name} " in rules, rules
 
 
 def test_up_is_fast(testbed: Testbed) -> None:

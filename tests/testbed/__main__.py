@@ -26,6 +26,11 @@ from tests.testbed.topology import (
 def _summary(testbed: Testbed) -> str:
     lines = [f"testbed up in {testbed.up_seconds:.2f} s", f"CA bundle: {testbed.ca_bundle}"]
     lines.append(f"control resolver: {testbed.control_resolver}")
+    lines.append(
+        f"failing control resolvers: {testbed.servfail_resolver} (SERVFAIL),"
+        f" {testbed.silent_resolver} (silent), {testbed.wrong_name_doh} (wrong certificate);"
+        f" good DoH: {testbed.good_doh}"
+    )
     for network in testbed.networks.values():
         lines.append(
             f"network {network.name:9} client ns {network.client_ns:15} resolver {network.resolver}"

@@ -80,8 +80,8 @@ async def relay(names: tuple[str, str], delay: float, loss: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs=2, help="the two TUN device names")
-    parser.add_argument("--delay-ms", type=float, default=150.0, help="one-way delay")
-    parser.add_argument("--loss", type=float, default=0.05, help="drop probability per packet")
+    parser.add_argument("--delay-ms", type=float, default=200.0, help="one-way delay")
+    parser.add_argument("--loss", type=float, default=0.12, help="drop probability per packet")
     args = parser.parse_args()
     asyncio.run(relay((args.names[0], args.names[1]), args.delay_ms / 1000, args.loss))
 

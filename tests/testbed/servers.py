@@ -1,4 +1,4 @@
-"""Testbed servers: DNS, web sites, blockpage, interception and TLS failure.
+"""Testbed servers: DNS, DNS over HTTPS, web sites, blockpage, interception and TLS failure.
 
 Run by the testbed as ``ip netns exec NS python3 servers.py --config FILE``, one process per
 namespace. The config (JSON, written by ``topology.py``) says which services this namespace
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import html
 import ipaddress
 import json
@@ -21,6 +23,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
 
@@ -34,7 +37,7 @@ import dns.rdatatype
 import dns.rrset
 import trustme
 
-# Generous enough for the lossy network (300 ms RTT plus retransmissions), short enough that
+# Generous enough for the lossy network (400 ms RTT plus retransmissions), short enough that
 # a stalled client (e.g. one whose SNI is being dropped) does not pin a task for long.
 IO_TIMEOUT = 15.0
 BIG_BODY_BYTES = 50 * 1024 * 1024
@@ -46,7 +49,8 @@ TLS_HANDSHAKE_FAILURE_ALERT = bytes([21, 3, 3, 0, 2, 2, 40])
 BLOCKPAGE_TITLE = "Доступ ограничен"
 BLOCKPAGE_SENTENCE = "Доступ к запрашиваемому ресурсу ограничен"  # noqa: RUF001 (Russian)
 ESCAPE_TITLE = "escape.hostile.test \x1b[2J\x1b]0;pwned\x07 [bold red]markup[/]"
-REDIRECT_TARGET = "http://host-reset.http.test/"
+DOH_CONTENT_TYPE = "application/dns-message"
+MAX_DNS_MESSAGE = 65535
 MITM_NO_SNI = "interception.invalid"
 LIE_RCODES = {
     "nxdomain": dns.rcode.NXDOMAIN,
@@ -165,7 +169,9 @@ class Authoritative:
         question = query.question[0]
         name = question.name.canonicalize()
         if not name.is_subdomain(self._zone):
-            response.set_rcode(dns.rcode.REFUSED)
+            # As a recursive resolver would say of any name in a world that has only this
+            # zone: it does not exist (netprobe asks a made-up name to learn that much).
+            response.set_rcode(dns.rcode.NXDOMAIN)
         elif (address := self._address(name)) and question.rdtype == dns.rdatatype.A:
             response.answer.append(
                 dns.rrset.from_text(question.name, self._ttl, "IN", "A", address)
@@ -253,6 +259,17 @@ class Resolver:
             response = dns.message.make_response(query)
             response.set_rcode(dns.rcode.SERVFAIL)
             return response
+
+
+async def servfail(wire: bytes) -> bytes | None:
+    """A resolver that fails: SERVFAIL to every (well-formed) query."""
+    query = _parse_query(wire)
+    if query is None:
+        return None
+    response = dns.message.make_response(query)
+    response.flags |= dns.flags.RA
+    response.set_rcode(dns.rcode.SERVFAIL)
+    return response.to_wire()
 
 
 # --------------------------------------------------------------------------- pages
@@ -359,10 +376,37 @@ def default_page() -> Page:
     return _html_page(200, "OK", {"Server": "nginx/1.24.0"}, body)
 
 
-def redirect_page() -> Page:
-    body = f'<html><body><a href="{REDIRECT_TARGET}">Moved</a></body></html>\n'
-    headers = {"Server": "nginx/1.24.0", "Location": REDIRECT_TARGET}
-    return _html_page(301, "Moved Permanently", headers, body)
+def redirect_page(status: int, location: str) -> Page:
+    body = f'<html><body><a href="{html.escape(location)}">Moved</a></body></html>\n'
+    headers = {"Server": "nginx/1.24.0", "Location": location}
+    return _html_page(status, HTTPStatus(status).phrase, headers, body)
+
+
+def plain_page(status: int, text: str, headers: dict[str, str] | None = None) -> Page:
+    data = f"{text}\n".encode()
+    return Page(
+        status,
+        HTTPStatus(status).phrase,
+        (
+            ("Date", formatdate(usegmt=True)),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(data))),
+            *(headers or {}).items(),
+            ("Connection", "close"),
+        ),
+        data,
+    )
+
+
+def dns_message_page(wire: bytes) -> Page:
+    headers = (
+        ("Date", formatdate(usegmt=True)),
+        ("Content-Type", DOH_CONTENT_TYPE),
+        ("Content-Length", str(len(wire))),
+        ("Cache-Control", "no-store"),
+        ("Connection", "close"),
+    )
+    return Page(200, "OK", headers, wire)
 
 
 def echo_page(peer: str) -> Page:
@@ -414,6 +458,8 @@ class VHost:
     ips: tuple[str, ...]
     page: str
     context: ssl.SSLContext
+    redirects: dict[str, tuple[int, str]]
+    """Path (or ``*``: any path) -> (status, Location), for the ``redirect`` page."""
 
 
 def _server_context(pem: str) -> ssl.SSLContext:
@@ -432,14 +478,34 @@ class Web:
     Its ``tls`` is ``none``, ``vhosts`` (certificate of the site as above), ``mitm`` (a leaf
     for the requested SNI minted on the fly by the untrusted interception CA) or ``abort``
     (read the ClientHello, answer a handshake_failure alert, close).
+
+    The DNS-over-HTTPS servers (``doh``) are vhosts too, chosen by local address only: their
+    addresses are AnyIP-local like the sites', so the ``0.0.0.0`` listeners serve them.
     """
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        doh_answer: Callable[[bytes], Awaitable[bytes | None]] | None = None,
+    ) -> None:
         self._vhosts = [
-            VHost(v["name"], tuple(v["ips"]), v["page"], _server_context(v["pem"]))
+            VHost(
+                v["name"],
+                tuple(v["ips"]),
+                v["page"],
+                _server_context(v["pem"]),
+                {path: (status, to) for path, (status, to) in v.get("redirects", {}).items()},
+            )
             for v in config.get("vhosts", [])
         ]
-        self._by_ip = {ip: v for v in self._vhosts for ip in v.ips}
+        doh = config.get("doh", {})
+        self._doh_path: str = doh.get("path", "/dns-query")
+        self._doh_answer = doh_answer
+        doh_vhosts = [
+            VHost(doh["name"], (d["ip"],), "doh", _server_context(d["pem"]), {})
+            for d in doh.get("servers", [])
+        ]
+        self._by_ip = {ip: v for v in (*self._vhosts, *doh_vhosts) for ip in v.ips}
         self._bulk_nets = [
             (ipaddress.ip_network(b["net"]), _server_context(b["pem"]))
             for b in config.get("bulk_vhosts", [])
@@ -524,7 +590,8 @@ class Web:
         except asyncio.LimitOverrunError:
             return
         lines = head.decode("latin-1").split("\r\n")
-        method = lines[0].split(" ", 1)[0]
+        method, _, rest = lines[0].partition(" ")
+        target = rest.partition(" ")[0] or "/"
         headers = {
             key.strip().lower(): value.strip()
             for key, sep, value in (line.partition(":") for line in lines[1:])
@@ -538,9 +605,50 @@ class Web:
         elif kind == "trickle":
             await _send_trickle(writer, name)
         else:
-            response = _render(kind, name, peer)
+            if kind == "doh":
+                response = await self._doh(reader, method, target, headers)
+            elif kind == "redirect":
+                response = self._redirect(name, target)
+            else:
+                response = _render(kind, name, peer)
             writer.write(_head(response) + (b"" if method == "HEAD" else response.body))
         await writer.drain()
+
+    def _redirect(self, name: str, target: str) -> Page:
+        """The site's redirect for this path (or for any path), else its ordinary page."""
+        path = urllib.parse.urlsplit(target).path or "/"
+        redirects = self._by_name[name].redirects
+        redirect = redirects.get(path) or redirects.get("*")
+        return site_page(name) if redirect is None else redirect_page(*redirect)
+
+    async def _doh(
+        self, reader: asyncio.StreamReader, method: str, target: str, headers: dict[str, str]
+    ) -> Page:
+        """RFC 8484: GET with ``?dns=`` (base64url, unpadded) or POST of the message."""
+        url = urllib.parse.urlsplit(target)
+        if url.path != self._doh_path or self._doh_answer is None:
+            return plain_page(404, "not found")
+        if method == "GET":
+            encoded = urllib.parse.parse_qs(url.query).get("dns", [""])[0]
+            try:
+                wire = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            except (binascii.Error, ValueError):
+                return plain_page(400, "bad dns parameter")
+        elif method == "POST":
+            content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+            if content_type != DOH_CONTENT_TYPE:
+                return plain_page(415, f"expected {DOH_CONTENT_TYPE}")
+            try:
+                length = int(headers.get("content-length", ""))
+            except ValueError:
+                return plain_page(411, "Content-Length required")
+            if not 0 < length <= MAX_DNS_MESSAGE:
+                return plain_page(413, "bad length")
+            wire = await asyncio.wait_for(reader.readexactly(length), IO_TIMEOUT)
+        else:
+            return plain_page(405, "GET or POST", {"Allow": "GET, POST"})
+        reply = await self._doh_answer(wire) if wire else None
+        return plain_page(400, "not a DNS query") if reply is None else dns_message_page(reply)
 
     def _resolve_page(self, page: str, local_ip: str, host: str) -> tuple[str, str]:
         if page != "vhosts":
@@ -559,8 +667,6 @@ def _render(kind: str, name: str, peer: str) -> Page:
             return site_page(name, title=ESCAPE_TITLE)
         case "echo":
             return echo_page(peer)
-        case "redirect":
-            return redirect_page()
         case "blockpage":
             return blockpage()
         case "substitute":
@@ -660,17 +766,21 @@ class Proxy:
 
 
 async def _main(config: dict[str, Any]) -> None:
+    doh_answer = None
     if "authoritative" in config:
         auth = config["authoritative"]
         server = Authoritative(
             auth["zone"], auth["ttl"], auth["records"], auth.get("bulk"), auth.get("records6")
         )
         await _serve_dns(auth["ip"], server.answer)
+        doh_answer = server.answer  # the DoH servers know what the control server knows
+    for ip in config.get("servfail_dns", []):
+        await _serve_dns(ip, servfail)
     if "resolver" in config:
         res = config["resolver"]
         resolver = Resolver(res["upstream"], res["ttl"], res["lies"])
         await _serve_dns(res["ip"], resolver.answer, resolver.udp_answers)
-    await Web(config).start()
+    await Web(config, doh_answer).start()
     if "proxy" in config:
         proxy = Proxy(config["proxy"]["dns"], config["proxy"]["connect_timeout"])
         await asyncio.start_server(proxy.handle, config["proxy"]["ip"], config["proxy"]["port"])

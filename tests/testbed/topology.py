@@ -23,11 +23,16 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Any, Literal
 
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 __all__ = [
     "BLOCKPAGE_IP",
@@ -35,14 +40,23 @@ __all__ = [
     "BULK_OPEN",
     "CHAT_PORT",
     "CONTROL_DNS_IP",
+    "DOH_NAME",
     "ECHO_IP",
+    "GOOD_DOH_IP",
     "INTERCEPTION_CA_NAME",
     "MITM_IP",
     "PROXY_IP",
     "PROXY_PORT",
+    "RESIDUAL_LISTS",
+    "RESIDUAL_SECONDS",
+    "SELF_SIGNED_ORG",
+    "SERVFAIL_DNS_IP",
+    "SILENT_DNS_IP",
     "SUBSTITUTE_IP",
     "TLS_FAILURE_IP",
     "UNRELATED_IP",
+    "WRONG_CERT_NAME",
+    "WRONG_NAME_DOH_IP",
     "Network",
     "Site",
     "Testbed",
@@ -57,6 +71,19 @@ CONTROL_DNS_IP = "198.19.0.53"
 ECHO_IP = "198.19.0.80"
 UNRELATED_IP = "198.19.9.9"
 UNRELATED_NAME = "unrelated.test"
+# Control resolvers that fail, beside the good one: SERVFAIL to everything, silence, and
+# DNS over HTTPS with a certificate for another name (as when DoH is intercepted) or a good
+# one. None of these addresses belongs to a site; none of them is in the DNS.
+SERVFAIL_DNS_IP = "198.19.0.54"
+SILENT_DNS_IP = "198.19.0.55"
+WRONG_NAME_DOH_IP = "198.19.0.56"
+GOOD_DOH_IP = "198.19.0.57"
+DOH_NAME = "doh.control.test"
+DOH_PATH = "/dns-query"
+# The name on the certificates that do not match: wrong-host.tls.test's and the bad DoH's.
+WRONG_CERT_NAME = "other-name.test"
+# OpenSSL's default organisation: what a self-signed certificate says when nobody cared.
+SELF_SIGNED_ORG = "Internet Widgits Pty Ltd"
 SITES_NET = "198.19.0.0/16"
 # IPv6: 2001:2::/48 is RFC 5180's benchmarking prefix, 198.18.0.0/15's counterpart. Only
 # the sites of V6_SITES have AAAA records, so the IPv4 contract above stays as it is.
@@ -79,8 +106,11 @@ PROXY_CONNECT_TIMEOUT = 2.0
 TRUSTED_CA_NAME = "Testbed Root CA"
 INTERCEPTION_CA_NAME = "Testbed Interception CA"
 DNS_TTL = 300
-LOSSY_DELAY_MS = 150
-LOSSY_LOSS = 0.05
+LOSSY_DELAY_MS = 200
+LOSSY_LOSS = 0.12
+# Residual censorship: once a client sent the name, its packets to the site's address are
+# dropped or reset for this long (``iptables -m recent``, one list per site).
+RESIDUAL_SECONDS = 60
 READY_TIMEOUT = 10.0
 LOCK_WAIT = 600.0
 
@@ -132,6 +162,9 @@ class Site:
         return f"{self.scheme}://{self.name}/"
 
 
+GHOSTS = ("ghost-blockpage.test", "ghost-wrong.test", "ghost-bogon.test")
+
+
 def _build_sites() -> tuple[Site, ...]:
     table: tuple[tuple[str, Scheme, str | None, str | None], ...] = (
         ("www.clean.test", "https", None, None),
@@ -180,8 +213,32 @@ def _build_sites() -> tuple[Site, ...]:
         ("v6.clean.test", "https", None, None),
         ("v6only.clean.test", "https", None, None),
         ("v6-drop.tcp.test", "https", None, "v6-drop"),
+        # Redirects (see _REDIRECTS) into censored sites, to a clean one, 15 hops, a loop.
+        ("to-nx.redirect.test", "https", None, None),
+        ("to-sni.redirect.test", "https", None, None),
+        ("to-refused.redirect.test", "https", None, None),
+        ("to-https.redirect.test", "http", None, None),
+        ("scheme-rel.redirect.test", "http", None, None),
+        ("relative.redirect.test", "http", None, None),
+        ("to-clean.redirect.test", "https", None, None),
+        ("many.redirect.test", "https", None, None),
+        ("loop.redirect.test", "https", None, None),
+        # Broken certificates (see _CERTS): not censorship, broken everywhere.
+        ("expired.tls.test", "https", None, None),
+        ("not-yet.tls.test", "https", None, None),
+        ("wrong-host.tls.test", "https", None, None),
+        ("www.selfsigned-one.test", "https", None, None),
+        ("www.selfsigned-two.test", "https", None, None),
+        # Ghost domains: NXDOMAIN at the control server, answered by the censored resolver.
+        ("ghost-blockpage.test", "https", f"a:{BLOCKPAGE_IP}", None),
+        ("ghost-wrong.test", "https", f"a:{UNRELATED_IP}", None),
+        ("ghost-bogon.test", "https", "a:127.0.0.1", None),
+        # Residual censorship: the name, then the site's address for RESIDUAL_SECONDS.
+        ("residual-drop.tls.test", "https", None, "residual-drop"),
+        ("residual-reset.tls.test", "https", None, "residual-reset"),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
+    fixed_ips |= {name: None for name in GHOSTS}
     fixed_ips |= {name: None for name, stacks in V6_SITES.items() if stacks == "only"}
     return tuple(
         Site(
@@ -197,9 +254,40 @@ def _build_sites() -> tuple[Site, ...]:
 
 
 SITES = _build_sites()
+# The recent list (/proc/net/xt_recent/<list>) of each residual-censorship site.
+RESIDUAL_LISTS = {
+    site.name: site.host.split(".")[0]
+    for site in SITES
+    if site.block in ("residual-drop", "residual-reset")
+}
+# The redirecting sites: path (``*``: any path) -> (status, Location). Paths not listed
+# serve the ordinary page (many.redirect.test's /redirect/15, the 15th hop, for one).
+_REDIRECTS: dict[str, dict[str, tuple[int, str]]] = {
+    "redirect.http.test": {"*": (301, "http://host-reset.http.test/")},
+    "to-nx.redirect.test": {"*": (308, "https://nx.dns.test/")},
+    "to-sni.redirect.test": {"*": (302, "https://sni-reset.tls.test/")},
+    "to-refused.redirect.test": {"*": (301, "https://refused.tcp.test/")},
+    "to-https.redirect.test": {"*": (301, "https://sni-reset.tls.test/")},
+    "scheme-rel.redirect.test": {"*": (303, "//host-reset.http.test/")},
+    "relative.redirect.test": {"/": (302, "/next"), "/next": (307, "http://blockpage.http.test/")},
+    "to-clean.redirect.test": {"*": (301, "https://www.clean.test/")},
+    "many.redirect.test": {
+        "/": (302, "/redirect/1"),
+        **{f"/redirect/{hop}": (302, f"/redirect/{hop + 1}") for hop in range(1, 15)},
+    },
+    "loop.redirect.test": {"/": (302, "/a"), "/a": (302, "/b"), "/b": (302, "/a")},
+}
+# Sites whose certificate does not verify (the rest: a good one from the trusted CA).
+_CERTS = {
+    "expired.tls.test": "expired",
+    "not-yet.tls.test": "not-yet",
+    "wrong-host.tls.test": "wrong-host",
+    "www.selfsigned-one.test": "self-signed",
+    "www.selfsigned-two.test": "self-signed",
+}
 # What each site's own server sends; the rest serve an ordinary page titled with their name.
 _PAGES = {
-    "redirect.http.test": "redirect",
+    **{name: "redirect" for name in _REDIRECTS},
     "big.hostile.test": "big",
     "trickle.hostile.test": "trickle",
     "escape.hostile.test": "escape",
@@ -218,38 +306,81 @@ def _v6(subnet: int, host: int) -> str:
     return f"2001:2:0:{subnet}::{host:x}" if host else f"2001:2:0:{subnet}::"
 
 
-def _censor_rules(site: Site) -> tuple[str | None, str | None]:
-    """The censored ISP's (filter FORWARD rule, nat PREROUTING rule) for ``site``."""
+def _censor_rules(site: Site) -> tuple[list[str], str | None]:
+    """The censored ISP's (filter FORWARD rules, nat PREROUTING rule) for ``site``."""
     to_site = f"-i {ISP_CLIENT_IF} -d {site.ip} -p tcp"
     reset = "-j REJECT --reject-with tcp-reset"
+    match_sni = f'-m string --string "{site.host}" --algo bm'
     match site.block:
         case None:
-            return None, None
+            return [], None
         case "down-everywhere" | "v6-drop":
-            return None, None  # see _configure_internet and _isp_rules6
+            return [], None  # see _configure_internet and _isp_rules6
         case "ip-drop":
-            return f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} -j DROP", None
+            return [f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} -j DROP"], None
         case "syn-reset":
-            return f"-A FORWARD {to_site} --dport 443 --syn {reset}", None
+            return [f"-A FORWARD {to_site} --dport 443 --syn {reset}"], None
         case "syn-reset-any":
-            return f"-A FORWARD {to_site} --syn {reset}", None
+            return [f"-A FORWARD {to_site} --syn {reset}"], None
         case "payload-reset":
             # Linux sets PSH on the last segment of every write, so whatever its SNI, the
             # ClientHello is hit; the handshake (no payload) is not.
-            return f"-A FORWARD {to_site} --dport 443 --tcp-flags PSH PSH {reset}", None
+            return [f"-A FORWARD {to_site} --dport 443 --tcp-flags PSH PSH {reset}"], None
         case "sni-reset" | "sni-drop":
             # By name on any address, so a retry to the same address with another SNI passes.
             action = reset if site.block == "sni-reset" else "-j DROP"
-            match_sni = f'-m string --string "{site.host}" --algo bm'
-            return f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 443 {match_sni} {action}", None
+            return [f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 443 {match_sni} {action}"], None
+        case "residual-drop" | "residual-reset":
+            # The name (to :443, any address) is reset and puts the client's address on the
+            # site's list; while it is there, its packets to the site's address (any port,
+            # SYNs too) are dropped, or, for TCP, reset. The window counts from the trigger.
+            recent = f"-m recent --name {RESIDUAL_LISTS[site.name]} --rsource"
+            window = f"{recent} --rcheck --seconds {RESIDUAL_SECONDS}"
+            punish = (
+                f"-A FORWARD -i {ISP_CLIENT_IF} -d {site.ip} {window} -j DROP"
+                if site.block == "residual-drop"
+                else f"-A FORWARD {to_site} {window} {reset}"
+            )
+            trigger = f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 443 {match_sni}"
+            return [punish, f"{trigger} {recent} --set {reset}"], None
         case "host-reset" | "host-drop":
             action = reset if site.block == "host-reset" else "-j DROP"
             match_host = f'-m string --string "Host: {site.host}" --algo bm --icase'
-            return f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 80 {match_host} {action}", None
+            return [f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 80 {match_host} {action}"], None
         case block if block in _DNAT:
             port, target = _DNAT[block]
-            return None, f"-A PREROUTING {to_site} --dport {port} -j DNAT --to {target}:{port}"
+            return [], f"-A PREROUTING {to_site} --dport {port} -j DNAT --to {target}:{port}"
     raise ValueError(f"unknown packet rule {site.block!r} for {site.name}")
+
+
+def _self_signed(name: str) -> bytes:
+    """Key and self-signed certificate (PEM) for ``name``, as ``openssl req -x509`` makes
+    them when every question is answered with Enter: subject = issuer = OpenSSL's default
+    organisation, CA:TRUE. A fresh key each time, so two of them share only the names."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    dn = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, SELF_SIGNED_ORG)])
+    now = datetime.now(UTC)
+    public = key.public_key()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(dn)
+        .issuer_name(dn)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem + cert.public_bytes(serialization.Encoding.PEM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +519,15 @@ class Testbed:
     mitm_ip = MITM_IP
     tls_failure_ip = TLS_FAILURE_IP
     interception_ca_name = INTERCEPTION_CA_NAME
+    # Control resolvers that fail: SERVFAIL to everything; silence (UDP and TCP); DNS over
+    # HTTPS whose certificate names WRONG_CERT_NAME; and a good DNS-over-HTTPS server. The
+    # fragment is the DoH server's address (doh.control.test is in no DNS).
+    servfail_resolver = f"udp://{SERVFAIL_DNS_IP}:53"
+    silent_resolver = f"udp://{SILENT_DNS_IP}:53"
+    wrong_name_doh = f"https://{DOH_NAME}{DOH_PATH}#{WRONG_NAME_DOH_IP}"
+    good_doh = f"https://{DOH_NAME}{DOH_PATH}#{GOOD_DOH_IP}"
+    residual_lists = RESIDUAL_LISTS
+    residual_seconds = RESIDUAL_SECONDS
 
     def __init__(self) -> None:
         self.networks: dict[str, Network] = {network.name: network for network in NETWORKS}
@@ -496,6 +636,8 @@ class Testbed:
         _ip_batch(commands, INET_NS)
         # A site that is down for everyone: its server drops every packet, whoever asks.
         down = [f"-A INPUT -d {s.ip} -j DROP" for s in SITES if s.block == "down-everywhere"]
+        # The silent control resolver: nothing to its address ever gets an answer.
+        down.append(f"-A INPUT -d {SILENT_DNS_IP} -j DROP")
         rules = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]",
                  ":OUTPUT ACCEPT [0:0]", *down, "COMMIT", ""]  # fmt: skip
         _netns_exec(INET_NS, ["iptables-restore"], input="\n".join(rules))
@@ -560,8 +702,8 @@ class Testbed:
             blackholed = BULK_NETS[BULK_BLACKHOLED]
             forward.append(f"-A FORWARD -i {ISP_CLIENT_IF} -d {blackholed} -j DROP")
             for site in SITES:
-                filter_rule, nat_rule = _censor_rules(site)
-                forward += [filter_rule] if filter_rule else []
+                filter_rules, nat_rule = _censor_rules(site)
+                forward += filter_rules
                 prerouting += [nat_rule] if nat_rule else []
         if network.name == "cutoff":
             input_ = [f"-A INPUT -p {proto} --dport 53 -j DROP" for proto in ("udp", "tcp")]
@@ -601,11 +743,31 @@ class Testbed:
         ca = trustme.CA(organization_name=TRUSTED_CA_NAME)
         ca.cert_pem.write_to_path(str(self.ca_bundle))
 
-        def issue(name: str, *more: str) -> str:
-            pem = STATE_DIR / f"{name.replace('*', '_')}.pem"
-            leaf = ca.issue_cert(name, *more, common_name=name)
+        def issue(name: str, *, file: str | None = None, **validity: datetime) -> str:
+            pem = STATE_DIR / f"{(file or name).replace('*', '_')}.pem"
+            leaf = ca.issue_cert(name, common_name=name, **validity)
             leaf.private_key_and_cert_chain_pem.write_to_path(str(pem))
             return str(pem)
+
+        now = datetime.now(UTC)
+
+        def certificate(name: str) -> str:
+            match _CERTS.get(name):
+                case None:
+                    return issue(name)
+                case "expired":
+                    since, until = now - timedelta(days=60), now - timedelta(days=30)
+                    return issue(name, not_before=since, not_after=until)
+                case "not-yet":
+                    since, until = now + timedelta(days=30), now + timedelta(days=395)
+                    return issue(name, not_before=since, not_after=until)
+                case "wrong-host":
+                    return issue(WRONG_CERT_NAME, file=name)
+                case "self-signed":
+                    pem = STATE_DIR / f"{name}.pem"
+                    pem.write_bytes(_self_signed(name))
+                    return str(pem)
+            raise ValueError(f"unknown certificate {_CERTS[name]!r} for {name}")
 
         vhosts = [
             (site.host, site.ip, site.ip6, _PAGES.get(site.name, "site"))
@@ -626,10 +788,25 @@ class Testbed:
                 {"net": net, "pem": issue(f"*.{parent}")} for parent, net in BULK_NETS.items()
             ],
             "vhosts": [
-                {"name": name, "ips": [a for a in (ip, ip6) if a], "page": page, "pem": issue(name)}
+                {
+                    "name": name,
+                    "ips": [a for a in (ip, ip6) if a],
+                    "page": page,
+                    "pem": certificate(name),
+                    "redirects": _REDIRECTS.get(name, {}),
+                }
                 for name, ip, ip6, page in vhosts
             ],
             "default_pem": issue("default.test"),
+            "servfail_dns": [SERVFAIL_DNS_IP],
+            "doh": {
+                "name": DOH_NAME,
+                "path": DOH_PATH,
+                "servers": [
+                    {"ip": WRONG_NAME_DOH_IP, "pem": issue(WRONG_CERT_NAME)},
+                    {"ip": GOOD_DOH_IP, "pem": issue(DOH_NAME)},
+                ],
+            },
             "proxy": {
                 "ip": PROXY_IP,
                 "port": PROXY_PORT,
@@ -696,6 +873,13 @@ class Testbed:
             if not readable or stdout.readline().strip() != "READY":
                 log = process.log.read_text()[-3000:]
                 raise TestbedError(f"{process.name} did not start; its log:\n{log}")
+
+    def clear_residual(self) -> None:
+        """Forget every client the residual-censorship sites are punishing (empty their
+        ``recent`` lists in the censored ISP), so that a test starts from a clean state."""
+        isp_ns = self.networks["censored"].isp_ns
+        for name in RESIDUAL_LISTS.values():
+            _netns_exec(isp_ns, ["tee", f"/proc/net/xt_recent/{name}"], input="/\n")
 
     # ------------------------------------------------------------------ down
 
