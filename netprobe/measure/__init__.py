@@ -1,0 +1,1 @@
+"""Measurement: what is done on the network, step by step."""
