@@ -1,6 +1,6 @@
 """Defaults shared by the library and the command line (kept import-light for start-up)."""
 
-__all__ = ["BODY_CAP", "CONCURRENCY", "STEP_TIMEOUT"]
+__all__ = ["BODY_CAP", "CONCURRENCY", "MAX_REDIRECTS", "STEP_TIMEOUT"]
 
 STEP_TIMEOUT = 10.0
 """Seconds allowed for each network step (OONI uses 10 s for connect, handshake and fetch)."""
@@ -9,3 +9,6 @@ CONCURRENCY = 256
 its slot for a whole timeout, does not queue the rest behind them."""
 BODY_CAP = 1 << 20
 """Most bytes of a response body ever read."""
+MAX_REDIRECTS = 10
+"""Redirects followed before a chain counts as never ending (OONI and browsers stop at 10
+or 20)."""

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from netprobe.model.addresses import IPNetwork, is_bogon
+
 from ._dns_records import ask_records
 
 if TYPE_CHECKING:
@@ -108,7 +110,9 @@ class IPMethod(Protocol):
     @property
     def label(self) -> str: ...
 
-    async def ask(self, *, timeout: float, verify: ssl.SSLContext) -> IPAnswer: ...
+    async def ask(
+        self, *, timeout: float, verify: ssl.SSLContext, routable: tuple[IPNetwork, ...] = ()
+    ) -> IPAnswer: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,14 +133,16 @@ class DNSEcho:
             )
         return f"dns:{self.name}@{where}"
 
-    async def ask(self, *, timeout: float, verify: ssl.SSLContext) -> IPAnswer:
+    async def ask(
+        self, *, timeout: float, verify: ssl.SSLContext, routable: tuple[IPNetwork, ...] = ()
+    ) -> IPAnswer:
         answer = await ask_records(
             self.name, self.rdtype, self.server, rdclass=self.rdclass, timeout=timeout
         )
         if answer.failure is not None:
             return IPAnswer(self.label, None, answer.failure)
         # Google adds an "edns0-client-subnet …" TXT record when the query carries one.
-        ip = next((ip for ip in map(_public_ip, answer.records) if ip), None)
+        ip = next((ip for r in answer.records if (ip := _public_ip(r, routable))), None)
         return IPAnswer(self.label, ip, None if ip else _NOT_PUBLIC)
 
 
@@ -150,7 +156,9 @@ class HTTPEcho:
     def label(self) -> str:
         return f"http:{self.url}"
 
-    async def ask(self, *, timeout: float, verify: ssl.SSLContext) -> IPAnswer:
+    async def ask(
+        self, *, timeout: float, verify: ssl.SSLContext, routable: tuple[IPNetwork, ...] = ()
+    ) -> IPAnswer:
         from netprobe.probe._errors import failure_from_exception
 
         try:
@@ -160,7 +168,7 @@ class HTTPEcho:
             return IPAnswer(self.label, None, failure_from_exception(exc))
         if status != 200:
             return IPAnswer(self.label, None, f"HTTP status {status}")
-        ip = _public_ip(body.decode("ascii", errors="replace"))
+        ip = _public_ip(body.decode("ascii", errors="replace"), routable)
         return IPAnswer(self.label, ip, None if ip else _NOT_PUBLIC)
 
     async def _get(self, verify: ssl.SSLContext) -> tuple[int, bytes]:
@@ -229,7 +237,11 @@ def choose_ip(answers: Sequence[IPAnswer]) -> IPChoice | None:
 
 
 async def discover_public_ip(
-    methods: Sequence[IPMethod], *, timeout: float, verify: ssl.SSLContext
+    methods: Sequence[IPMethod],
+    *,
+    timeout: float,
+    verify: ssl.SSLContext,
+    routable: tuple[IPNetwork, ...] = (),
 ) -> IPDiscovery:
     """Ask ``methods`` in order, two at a time, until two agree or all have answered.
 
@@ -240,7 +252,9 @@ async def discover_public_ip(
     # address, so no third one is asked while a pair may still agree.
     for start in range(0, len(methods), _IN_FLIGHT):
         pair = methods[start : start + _IN_FLIGHT]
-        for answer in await asyncio.gather(*(m.ask(timeout=timeout, verify=verify) for m in pair)):
+        for answer in await asyncio.gather(
+            *(m.ask(timeout=timeout, verify=verify, routable=routable) for m in pair)
+        ):
             log.debug("public IP by %s: %s", answer.method, answer.failure or "answered")
             answers.append(answer)
         choice = choose_ip(answers)
@@ -257,6 +271,7 @@ async def discover_probe(
     cc_override: str | None = None,
     timeout: float,
     verify: ssl.SSLContext,
+    routable: tuple[IPNetwork, ...] = (),
 ) -> ProbeIdentity:
     """The probe's public IP, ASN, AS name and country.
 
@@ -273,7 +288,7 @@ async def discover_probe(
         if ip_services
         else default_ip_methods()
     )
-    found = await discover_public_ip(methods, timeout=timeout, verify=verify)
+    found = await discover_public_ip(methods, timeout=timeout, verify=verify, routable=routable)
     if found.choice is None:
         reasons = "; ".join(f"{answer.method}: {answer.failure}" for answer in found.answers)
         note = f"public IP unknown: no IP echo service answered ({reasons})"
@@ -291,12 +306,10 @@ async def discover_probe(
     )
 
 
-def _public_ip(text: str) -> str | None:
+def _public_ip(text: str, routable: tuple[IPNetwork, ...]) -> str | None:
     """``text`` as a canonical public address; None if it is not one."""
-    from netprobe.analysis import is_bogon
-
     try:
         ip = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
-    return None if is_bogon(str(ip)) else str(ip)
+    return None if is_bogon(str(ip), routable) else str(ip)

@@ -1,10 +1,11 @@
 """Analysis: a pure function from one target's observations to a verdict.
 
 Nothing here touches the network. :func:`analyse` walks the steps in the order
-they happen (DNS → TCP → TLS → HTTP) for each hop of the redirect chain; the first
-step that shows interference names the blocking. Run-wide facts (is this network
-up at all, which untrusted certificate issuers turned up on several unrelated
-targets, the ASN of an address) come in through :class:`RunContext`.
+they happen (DNS → TCP → TLS → HTTP) for each hop of the redirect chain; the hop
+where the chain stopped names the blocking. Run-wide facts (is this network up at
+all, which untrusted certificate issuers turned up on several unrelated targets,
+the ASN of an address, whether the resolver under test answers made-up names)
+come in through :class:`RunContext`.
 
 Verdicts, and when each blocking type is ``blocked`` rather than an ``anomaly``:
 
@@ -22,48 +23,62 @@ dns.refused        … answers REFUSED                                        an
 tcp.timeout        connecting to the (consistent) addresses times out       anomaly
 tcp.refused        connecting is refused (RST or ICMP unreachable)          anomaly
 tcp.reset          the connection is reset after connect whatever is sent   anomaly
-tls.reset          handshake reset with the target's SNI, completes with    blocked [1]
-                   an innocuous SNI on the same address
-tls.timeout        handshake stalls with the SNI, completes without it      blocked [1]
-tls.failure        handshake fails otherwise, completes without it          blocked [1]
-tls.mitm           certificate does not verify on an address DNS and        blocked [2]
-                   control agree on
-http.reset         request reset/closed, the same address answers an        blocked [1]
-                   innocuous Host
-http.timeout       request stalls, the same address answers an innocuous    blocked [1]
-                   Host
+tls.reset          handshakes with the target's SNI are reset, those with   blocked [1]
+                   an innocuous SNI to the same address complete
+tls.timeout        … stall, the innocuous ones complete                     blocked [1]
+tls.failure        … fail otherwise, the innocuous ones complete; or a      blocked [1]
+                   trusted CA's certificate is expired or for another name  anomaly
+tls.mitm           a certificate that chains to no trusted root, on an      blocked [2]
+                   address DNS and control agree on
+http.reset         plain-HTTP requests with the target's Host are reset,    blocked [1]
+                   those with an innocuous Host to the same address answer
+http.timeout       … stall, the innocuous ones answer                       blocked [1]
 http.blockpage     the response matches a blockpage fingerprint             blocked
 http.diff          plain-HTTP page differs from the site's HTTPS page       anomaly
 =================  =======================================================  ===========
 
-[1] ``anomaly`` when the innocuous retry could not confirm that the name is targeted.
+[1] Only on a pattern chance does not produce: the failure repeats with the target's
+    name (:data:`CONFIRMING_ATTEMPTS` times, same kind each time) while the innocuous
+    name succeeds every time in between, the innocuous attempt first. Otherwise an
+    ``anomaly`` of the same type, saying what could not be confirmed (an address that
+    stops taking any connection right after the first attempt is residual censorship
+    or a server going away: the evidence says so).
 [2] when the issuer is a known interception root or signs certificates for unrelated
-    targets in the same run; otherwise ``anomaly`` (a misconfigured site looks the same).
-[3] ``blocked`` when a second reply to the same UDP query agrees with control: the first
-    was forged by an injector racing the resolver.
+    targets on other addresses in the same run; otherwise ``anomaly`` (a misconfigured
+    site looks the same).
+[3] ``blocked`` when a second reply to the same UDP query agrees with control (the first
+    was forged by an injector racing the resolver), and for a ghost domain: a name that
+    does not exist at the control resolvers, which the resolver under test answers
+    although it says NXDOMAIN for made-up names.
 
 ``site_down`` is given when the control view fails the same way (the name does
 not exist at the control resolver either); ``network_down`` when the run found
-that nothing answers from this network at all.
+that nothing answers from this network at all. A redirect loop, or a chain longer
+than the redirects followed, never delivers a page: ``error``, with OONI's failure
+string for it (:data:`TOO_MANY_REDIRECTS`).
+
+The control resolvers count only when they answer with addresses or NXDOMAIN:
+SERVFAIL, REFUSED, an empty answer or silence is no control view, and the evidence
+says so.
 
 With a control proxy (a fetch of the target from the uncensored side), OONI's
-control rules apply on top: a failure seen only locally is ``blocked`` whatever
-its type (a connect timeout becomes conclusive); seen through the proxy too, it
-is ``site_down``; a plain-HTTP page is compared with the control page.
+control rules apply on top: a failure seen only locally, and repeated on every
+attempt, is ``blocked`` whatever its type (a connect timeout becomes conclusive); a
+failure seen once stays an ``anomaly``; seen through the proxy too, it is
+``site_down``; a plain-HTTP page is compared with the control page.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal, get_args
-from urllib.parse import urlsplit
 
 from netprobe import fingerprints
+from netprobe._defaults import MAX_REDIRECTS
+from netprobe.model.addresses import IPNetwork, is_address, is_bogon, is_fake_ip, url_endpoint
 from netprobe.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
@@ -73,7 +88,7 @@ from netprobe.observations import (
     GENERIC_TIMEOUT,
     HOST_UNREACHABLE,
     NETWORK_UNREACHABLE,
-    SSL_FAILED_HANDSHAKE,
+    SSL_UNKNOWN_AUTHORITY,
     DNSObservation,
     HTTPObservation,
     Observations,
@@ -83,6 +98,8 @@ from netprobe.observations import (
 
 __all__ = [
     "BLOCKINGS",
+    "CONFIRMING_ATTEMPTS",
+    "TOO_MANY_REDIRECTS",
     "VERDICTS",
     "Analysis",
     "Blocking",
@@ -93,12 +110,9 @@ __all__ = [
     "analyse",
     "analyse_service",
     "anything_answered",
-    "is_address",
-    "is_bogon",
     "network_is_down",
     "registrable_domain",
     "shared_untrusted_issuers",
-    "url_endpoint",
 ]
 
 Verdict = Literal["accessible", "blocked", "anomaly", "site_down", "network_down", "error"]
@@ -125,6 +139,15 @@ Blocking = Literal[
 VERDICTS: Final[tuple[Verdict, ...]] = get_args(Verdict)
 BLOCKINGS: Final[tuple[Blocking, ...]] = get_args(Blocking)
 
+CONFIRMING_ATTEMPTS: Final = 3
+"""Attempts with the target's name that must all fail the same way (with the innocuous
+name succeeding in between) before a name-targeted failure is called ``blocked``. One
+stalled handshake in a few hundred is normal on a lossy mobile link; three in a row,
+each beside a success, is not chance."""
+
+TOO_MANY_REDIRECTS: Final = "unknown_failure: stopped after too many redirects"
+"""OONI's failure string (webconnectivitylte) for a chain that never ends in a page."""
+
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
@@ -132,6 +155,10 @@ class Analysis:
     blocking: Blocking | None = None
     evidence: str | None = None
     """A sentence a person can read, naming what was seen (and the hop, past the first)."""
+    confirmed: bool = False
+    """For a failure: it repeated on every attempt, or is an answer no loss can forge (a
+    DNS lie, a reset), so chance is ruled out. Not part of the report: it is rebuilt
+    from the observations."""
 
 
 def _no_asn(_address: str) -> int | None:
@@ -147,57 +174,16 @@ class RunContext:
     """ASN of an address (None when unknown); injected so that analysis stays pure."""
     shared_untrusted_issuers: frozenset[str] = field(default=frozenset())
     """Issuers of unverifiable certificates seen on two or more unrelated targets."""
-
-
-# IANA special-purpose ranges. 198.18.0.0/15 is left out on purpose: test beds use it
-# to emulate the internet, and an answer there still fails the consistency check.
-_BOGON_NETWORKS: Final = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.0.2.0/24",
-        "192.168.0.0/16",
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-        "2001:db8::/32",
-    )
-)
-
-
-def is_bogon(address: str) -> bool:
-    """Whether ``address`` is in an IANA special-purpose range (unparseable counts as bogon)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return True
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip.version == net.version and ip in net for net in _BOGON_NETWORKS)
+    routable: tuple[IPNetwork, ...] = ()
+    """Special-purpose blocks this run treats as routable (a test network says so)."""
+    resolver_says_nxdomain: bool | None = None
+    """The resolver under test answers NXDOMAIN for a made-up name (True), or invents an
+    address for it (False: NXDOMAIN hijacking); None when unknown."""
+    fake_ip: bool = False
+    """The resolver under test is a local fake-IP proxy (Clash, sing-box…)."""
 
 
 _SECOND_LEVEL_LABELS: Final = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "or"})
-
-
-def is_address(host: str) -> bool:
-    """Whether ``host`` is an IP address rather than a name."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def registrable_domain(domain: str) -> str:
@@ -213,14 +199,20 @@ _NO_REPLY_FAILURES: Final = frozenset({GENERIC_TIMEOUT, HOST_UNREACHABLE, NETWOR
 
 
 def network_is_down(results: Iterable[Observations]) -> bool:
-    """True when nothing at all answered: no DNS reply, no TCP peer, from any target.
+    """True when nothing at all answered: no DNS reply, no TCP peer, no TLS or HTTP peer,
+    from any target.
 
     A reset or a refusal is an answer (something on the path is alive), so only
     silence and unreachability count as "down".
     """
     measured = False
     for obs in results:
-        failures = [d.failure for d in obs.dns] + [t.failure for t in obs.tcp]
+        failures = (
+            [d.failure for d in obs.dns]
+            + [t.failure for t in obs.tcp]
+            + [t.failure for t in obs.tls]
+            + [h.failure for h in obs.http]
+        )
         measured = measured or bool(failures)
         if anything_answered(failures):
             return False
@@ -233,25 +225,36 @@ def anything_answered(failures: Iterable[str | None]) -> bool:
     return any(f not in _NO_REPLY_FAILURES for f in failures)
 
 
-def _untrusted_issuer(tls: TLSObservation) -> str | None:
+def _interception_issuer(tls: TLSObservation) -> str | None:
+    """The issuer that may be an interception root: a completed handshake whose chain
+    reaches no trusted root. A trusted CA's expired or wrong-name certificate is a
+    broken site, never interception."""
     if tls.purpose != "target" or not tls.handshake_completed or not tls.chain:
         return None
-    if tls.failure is None or not tls.failure.startswith("ssl_"):
-        return None
-    if tls.failure == SSL_FAILED_HANDSHAKE:
+    if tls.failure != SSL_UNKNOWN_AUTHORITY:
         return None
     return tls.chain[0].issuer
 
 
+def _issuer_key(tls: TLSObservation) -> str:
+    """What two interception certificates share: their issuer, unless the leaf signed
+    itself (then each is its own root, and only the very same certificate is shared)."""
+    leaf = tls.chain[0]
+    return f"sha256:{leaf.sha256}" if leaf.issuer == leaf.subject else leaf.issuer
+
+
 def shared_untrusted_issuers(results: Iterable[Observations]) -> frozenset[str]:
-    """Issuers of certificates that fail verification on two or more unrelated targets."""
-    sites: defaultdict[str, set[str]] = defaultdict(set)
+    """Issuers of untrusted certificates presented for two or more unrelated targets, on
+    two or more addresses (one shared host's default certificate is no interception)."""
+    domains: defaultdict[str, set[str]] = defaultdict(set)
+    addresses: defaultdict[str, set[str]] = defaultdict(set)
     for obs in results:
         for tls in obs.tls:
-            issuer = _untrusted_issuer(tls)
-            if issuer is not None:
-                sites[issuer].add(registrable_domain(tls.sni))
-    return frozenset(issuer for issuer, domains in sites.items() if len(domains) >= 2)
+            if _interception_issuer(tls) is not None:
+                key = _issuer_key(tls)
+                domains[key].add(registrable_domain(tls.sni))
+                addresses[key].add(tls.address)
+    return frozenset(k for k in domains if len(domains[k]) >= 2 and len(addresses[k]) >= 2)
 
 
 def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
@@ -294,39 +297,87 @@ def _control_view(obs: Observations) -> tuple[str | None, str] | None:
 
 
 def _with_control(obs: Observations, local: Analysis) -> Analysis:
-    """OONI's control rules: a failure seen only here is blocking; seen through the control
-    proxy too, the site is down."""
+    """OONI's control rules: a failure seen only here, on every attempt, is blocking; seen
+    through the control proxy too, the site is down."""
     view = _control_view(obs)
     if view is None or local.verdict not in _FAILED or local.blocking == "http.diff":
         return local
     failure, seen = view
-    if failure is None:
-        return Analysis("blocked", local.blocking, f"{local.evidence}; the control proxy {seen}")
-    return Analysis(
-        "site_down", None, f"{local.evidence}; it fails through the control proxy too ({failure})"
+    if failure is not None:
+        return Analysis(
+            "site_down",
+            None,
+            f"{local.evidence}; it fails through the control proxy too ({failure})",
+        )
+    if local.confirmed:
+        return replace(
+            local, verdict="blocked", evidence=f"{local.evidence}; the control proxy {seen}"
+        )
+    return replace(
+        local,
+        evidence=f"{local.evidence}; the control proxy {seen}, but the failure here was not "
+        "seen on every attempt: could be chance",
     )
 
 
 def _analyse_chain(obs: Observations, ctx: RunContext) -> Analysis:
-    """The local view of a web target: each hop of its redirect chain, step by step."""
-    targets = sorted((h for h in obs.http if h.purpose == "target"), key=lambda h: h.hop)
+    """The local view of a web target: each hop of its redirect chain, step by step, until
+    the hop where the chain stopped."""
+    targets = [h for h in obs.http if h.purpose == "target"]
     host, scheme, port = obs.domain, obs.scheme, obs.port
+    visited: list[str] = []
     hop = 0
     while True:
         found = _analyse_endpoint(obs, ctx, host, scheme, port, hop)
         if found is not None:
             return found
-        exchange = next((h for h in targets if h.hop == hop), None)
+        exchange = _exchange_at(targets, hop)
         if exchange is None:
+            if hop > MAX_REDIRECTS:
+                return _too_many_redirects(visited, hop)
             return Analysis("error", evidence=_at_hop("no HTTP request was made", hop, host))
-        outcome = _http_rule(obs, exchange, targets)
+        outcome = _http_rule(obs, exchange)
         if outcome is not None:
             return outcome
-        following = next((h for h in targets if h.hop == hop + 1), None)
+        visited.append(exchange.url)
+        following = _redirect_target(exchange)
         if following is None:
             return _http_diff_rule(obs, exchange) or _accessible(exchange)
-        host, scheme, port = _endpoint_of(following)
+        if following in visited:
+            return _redirect_loop(visited, following, hop)
+        scheme, host, port = url_endpoint(following)
         hop += 1
+
+
+def _exchange_at(targets: Sequence[HTTPObservation], hop: int) -> HTTPObservation | None:
+    """The request of this hop that decides: one that got a response, else the first."""
+    here = sorted((h for h in targets if h.hop == hop), key=lambda h: h.t0)
+    return next((h for h in here if h.status is not None), here[0] if here else None)
+
+
+def _redirect_target(exchange: HTTPObservation) -> str | None:
+    """Where a redirect leads, when it is one the chain follows (3xx with a usable
+    http(s) Location, absolute, relative or scheme-relative once resolved)."""
+    if exchange.status is None or not 300 <= exchange.status < 400:
+        return None
+    location = exchange.location
+    return location if location and location.startswith(("http://", "https://")) else None
+
+
+def _too_many_redirects(visited: Sequence[str], hop: int) -> Analysis:
+    return Analysis(
+        "error",
+        evidence=f"{visited[0]} never leads to a page: the chain stopped after {hop} "
+        f"redirects, at {visited[-1]} ({TOO_MANY_REDIRECTS})",
+    )
+
+
+def _redirect_loop(visited: Sequence[str], back_to: str, hop: int) -> Analysis:
+    return Analysis(
+        "error",
+        evidence=f"{visited[0]} never leads to a page: after {hop + 1} redirects, "
+        f"{visited[-1]} leads back to {back_to}, a redirect loop ({TOO_MANY_REDIRECTS})",
+    )
 
 
 def _reachable(obs: Observations) -> Analysis:
@@ -344,28 +395,6 @@ def _reachable(obs: Observations) -> Analysis:
             )
     # Nothing was tried: the only addresses were reserved ones, which are never probed.
     return Analysis("error", evidence=f"no usable address to connect to for {obs.domain}")
-
-
-def _endpoint_of(exchange: HTTPObservation) -> tuple[str, Literal["http", "https"], int]:
-    scheme, _, port = url_endpoint(exchange.url)
-    return exchange.host, scheme, port
-
-
-def url_endpoint(url: str) -> tuple[Literal["http", "https"], str, int]:
-    """Scheme, host (A-label, no trailing dot) and port of a web URL; a port that does not
-    parse (a hostile redirect may carry one) counts as the scheme's default."""
-    parts = urlsplit(url)
-    scheme: Literal["http", "https"] = "https" if parts.scheme.lower() == "https" else "http"
-    host = (parts.hostname or "").rstrip(".")
-    if not host.isascii():
-        # Left as it is when it is no valid IDN: resolving it will fail and say so.
-        with contextlib.suppress(UnicodeError):
-            host = host.encode("idna").decode("ascii")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, host, port or (443 if scheme == "https" else 80)
 
 
 def _at_hop(sentence: str, hop: int, host: str) -> str:
@@ -401,10 +430,11 @@ def analyse_service(parts: Sequence[tuple[str, Sequence[Analysis]]]) -> ServiceA
 
     A part works when any of its endpoints is accessible (an app falls back from one
     port or host to the next); it fails when its endpoints fail (``blocked`` if one of
-    them is). The service is ``blocked`` when parts fail and none works, an ``anomaly``
-    (partly blocked) when some fail and some work, ``accessible`` when none fails. Parts
-    that cannot be judged (down at the control view too, local errors) count for neither.
-    Its blocking is the commonest among the failed endpoints.
+    them is). The service is ``blocked`` when at least one part is conclusively blocked
+    and none works, an ``anomaly`` when parts fail without that (some work, or the
+    failures are unconfirmed), ``accessible`` when none fails. Parts that cannot be
+    judged (down at the control view too, local errors) count for neither. Its blocking
+    is the commonest among the failed endpoints.
     """
     judged = tuple(PartAnalysis(name, _part_verdict(results)) for name, results in parts)
     failed = [p for p in judged if p.verdict in _FAILED]
@@ -439,9 +469,12 @@ def analyse_service(parts: Sequence[tuple[str, Sequence[Analysis]]]) -> ServiceA
     more = f" and {len(failed) - 6} more" if len(failed) > 6 else ""
     unknown = len(judged) - len(failed) - working
     aside = f"; {unknown} could not be judged ({_unjudged(judged)})" if unknown else ""
-    if not working:
+    if not working and any(p.verdict == "blocked" for p in failed):
         said = f"no part works: {listed}{more} fail{aside}"
         return ServiceAnalysis("blocked", blocking, said, judged)
+    if not working:
+        said = f"no part works, but no failure is conclusive: {listed}{more}{aside}"
+        return ServiceAnalysis("anomaly", blocking, said, judged)
     said = f"{len(failed)} of {len(judged)} parts fail: {listed}{more}; {working} work{aside}"
     return ServiceAnalysis("anomaly", blocking, said, judged)
 
@@ -466,19 +499,29 @@ def _part_verdict(results: Sequence[Analysis]) -> Verdict:
 @dataclass(frozen=True, slots=True)
 class _DNSView:
     addresses: frozenset[str]
-    replied: bool
-    """At least one reply (any rcode) came back from a resolver of this role."""
+    nxdomain: bool
+    """The name does not exist there (and no query of this view found an address)."""
     failure: str | None
     """The failure of the A query (or of the first query) when there are no addresses."""
+    failures: int
+    """Queries that failed this same way (repeats included)."""
+
+    @property
+    def answered(self) -> bool:
+        """A view that counts: addresses, or NXDOMAIN. SERVFAIL, REFUSED, an empty answer
+        and silence say nothing about the name."""
+        return bool(self.addresses) or self.nxdomain
 
     @classmethod
     def of(cls, queries: Sequence[DNSObservation]) -> _DNSView:
         addresses = frozenset(a for q in queries for a in q.addresses)
-        replied = any(q.rcode is not None for q in queries)
+        nxdomain = not addresses and any(q.rcode == "NXDOMAIN" for q in queries)
         ordered = sorted(queries, key=lambda q: q.query_type != "A")
         failure = None if addresses or not ordered else ordered[0].failure
-        nxdomain = any(q.failure == DNS_NXDOMAIN for q in queries)
-        return cls(addresses, replied, DNS_NXDOMAIN if nxdomain and not addresses else failure)
+        if nxdomain:
+            failure = DNS_NXDOMAIN
+        failures = sum(q.failure == failure for q in queries if q.query_type == "A")
+        return cls(addresses, nxdomain, failure, failures)
 
 
 _DNS_FAILURE_BLOCKING: Final[dict[str, Blocking]] = {
@@ -487,6 +530,8 @@ _DNS_FAILURE_BLOCKING: Final[dict[str, Blocking]] = {
     DNS_SERVFAIL: "dns.servfail",
     DNS_REFUSED: "dns.refused",
 }
+
+_NO_CONTROL: Final = "no control view: the control resolvers gave no address and no NXDOMAIN"
 
 
 def _dns_rule(obs: Observations, ctx: RunContext, host: str, hop: int) -> Analysis | None:
@@ -497,28 +542,33 @@ def _dns_rule(obs: Observations, ctx: RunContext, host: str, hop: int) -> Analys
     control = _DNSView.of([d for d in queries if d.role == "control"])
     if not local.addresses:
         return _local_dns_failure(local, control, host, hop)
-    if control.replied and not control.addresses:
+    if ctx.fake_ip and all(is_fake_ip(a, ctx.routable) for a in local.addresses):
         return Analysis(
-            "site_down",
+            "error",
             evidence=_at_hop(
-                f"the control resolver has no address for {host} ({control.failure})", hop, host
+                f"the resolver under test answers {host} with {', '.join(sorted(local.addresses))}"
+                ", from a local fake-IP proxy: this run cannot see this network's DNS",
+                hop,
+                host,
             ),
         )
+    if control.nxdomain:
+        return _ghost_domain(obs, ctx, local.addresses, host, hop)
     if not control.addresses:
-        bogons = sorted(a for a in local.addresses if is_bogon(a))
+        bogons = sorted(a for a in local.addresses if is_bogon(a, ctx.routable))
         if bogons:
             return Analysis(
                 "anomaly",
                 "dns.bogon",
                 _at_hop(
                     f"the resolver under test answers {host} with the bogon "
-                    f"{', '.join(bogons)}; no control answer to compare",
+                    f"{', '.join(bogons)}; {_NO_CONTROL}",
                     hop,
                     host,
                 ),
             )
         return None
-    if all(is_bogon(a) for a in local.addresses | control.addresses):
+    if all(is_bogon(a, ctx.routable) for a in local.addresses | control.addresses):
         return Analysis(
             "site_down",
             evidence=_at_hop(
@@ -528,37 +578,38 @@ def _dns_rule(obs: Observations, ctx: RunContext, host: str, hop: int) -> Analys
                 host,
             ),
         )
+    if _verified_at(obs, host, local.addresses):
+        return None
     outside = _outside_expected_networks(obs, ctx, host, local.addresses)
     if outside is not None:
         return Analysis("anomaly", "dns.inconsistent", _at_hop(outside, hop, host))
-    if _consistent(obs, ctx, host, local.addresses, control.addresses):
+    if _consistent(ctx, local.addresses, control.addresses):
         return None
-    return _inconsistent_dns(obs, local.addresses, control.addresses, host, hop)
+    return _inconsistent_dns(obs, ctx, local.addresses, control.addresses, host, hop)
 
 
 def _local_dns_failure(local: _DNSView, control: _DNSView, host: str, hop: int) -> Analysis:
     failure = local.failure or "no address"
-    if control.replied and not control.addresses:
+    if control.nxdomain:
         return Analysis(
             "site_down",
             evidence=_at_hop(
-                f"{host} fails at the control resolver too "
-                f"(local: {failure}; control: {control.failure})",
+                f"{host} does not exist at the control resolver either "
+                f"(local: {failure}; control: {DNS_NXDOMAIN})",
                 hop,
                 host,
             ),
         )
     blocking = _DNS_FAILURE_BLOCKING.get(failure, "dns.inconsistent")
+    # An NXDOMAIN is an answer, not a lost packet; other failures must repeat.
+    confirmed = blocking == "dns.nxdomain" or local.failures >= CONFIRMING_ATTEMPTS
     if not control.addresses:
+        why = f"{_NO_CONTROL} ({control.failure})" if control.failure else _NO_CONTROL
         return Analysis(
             "anomaly",
             blocking,
-            _at_hop(
-                f"the resolver under test fails for {host} ({failure}); "
-                "no control answer to compare",
-                hop,
-                host,
-            ),
+            _at_hop(f"the resolver under test fails for {host} ({failure}); {why}", hop, host),
+            confirmed,
         )
     verdict: Verdict = "blocked" if blocking == "dns.nxdomain" else "anomaly"
     shown = ", ".join(sorted(control.addresses)[:3])
@@ -571,6 +622,20 @@ def _local_dns_failure(local: _DNSView, control: _DNSView, host: str, hop: int) 
             hop,
             host,
         ),
+        confirmed,
+    )
+
+
+def _verified_at(obs: Observations, host: str, local: frozenset[str]) -> bool:
+    """A handshake with the name's SNI verified on an address the local DNS gave: whatever
+    else is odd about the answer, it leads to the real site."""
+    return any(
+        t.purpose == "target"
+        and t.sni == host
+        and t.address in local
+        and t.failure is None
+        and t.handshake_completed
+        for t in obs.tls
     )
 
 
@@ -578,7 +643,7 @@ def _outside_expected_networks(
     obs: Observations, ctx: RunContext, host: str, local: frozenset[str]
 ) -> str | None:
     """Evidence when every local answer is known to lie outside the service's own networks."""
-    if not obs.expected_asns or host != obs.domain or any(is_bogon(a) for a in local):
+    if not obs.expected_asns or host != obs.domain or any(is_bogon(a, ctx.routable) for a in local):
         return None
     asns = {a: ctx.asn_of(a) for a in sorted(local)}
     if any(asn is None or asn in obs.expected_asns for asn in asns.values()):
@@ -591,45 +656,68 @@ def _outside_expected_networks(
     )
 
 
-def _consistent(
-    obs: Observations,
-    ctx: RunContext,
-    host: str,
-    local: frozenset[str],
-    control: frozenset[str],
-) -> bool:
+def _consistent(ctx: RunContext, local: frozenset[str], control: frozenset[str]) -> bool:
     if local & control:
         return True
     local_asns = {ctx.asn_of(a) for a in local} - {None, 0}
     control_asns = {ctx.asn_of(a) for a in control} - {None, 0}
-    if local_asns & control_asns:
-        return True
-    return any(
-        t.purpose == "target"
-        and t.sni == host
-        and t.address in local
-        and t.failure is None
-        and t.handshake_completed
-        for t in obs.tls
-    )
+    return bool(local_asns & control_asns)
 
 
-def _inconsistent_dns(
-    obs: Observations, local: frozenset[str], control: frozenset[str], host: str, hop: int
-) -> Analysis:
+def _ghost_domain(
+    obs: Observations, ctx: RunContext, local: frozenset[str], host: str, hop: int
+) -> Analysis | None:
+    """The resolver under test answers a name that does not exist at control: a censor's
+    resolver keeps answering for the names on its list long after they died."""
+    if _verified_at(obs, host, local):
+        return None  # a name of this network's own (split horizon), with its certificate
+    ghost = f"{host} does not exist at the control resolver (NXDOMAIN)"
+    lie = _answer_lie(obs, ctx, local, host, hop, f"{ghost}; it answers")
+    if lie is not None:
+        return lie
     answered = ", ".join(sorted(local)[:3])
-    expected = ", ".join(sorted(control)[:3])
-    bogons = sorted(a for a in local if is_bogon(a))
+    said = f"the resolver under test answers {answered} for {host}, but {ghost}"
+    if ctx.resolver_says_nxdomain:
+        return Analysis(
+            "blocked",
+            "dns.inconsistent",
+            _at_hop(
+                f"{said}, and it answers NXDOMAIN for made-up names: {host} is on a list",
+                hop,
+                host,
+            ),
+            True,
+        )
+    unknown = (
+        "it invents addresses for made-up names too (NXDOMAIN hijacking)"
+        if ctx.resolver_says_nxdomain is False
+        else "whether it invents addresses for any made-up name is unknown"
+    )
+    return Analysis("anomaly", "dns.inconsistent", _at_hop(f"{said}; {unknown}", hop, host))
+
+
+def _answer_lie(
+    obs: Observations,
+    ctx: RunContext,
+    local: frozenset[str],
+    host: str,
+    hop: int,
+    control_said: str,
+) -> Analysis | None:
+    """A local answer that is a lie whatever control says: a bogon, a known blockpage
+    address, or an address serving a blockpage."""
+    bogons = sorted(a for a in local if is_bogon(a, ctx.routable))
     if bogons:
         return Analysis(
             "blocked",
             "dns.bogon",
             _at_hop(
                 f"the resolver under test answers {host} with the bogon {', '.join(bogons)}; "
-                f"the control resolver answers {expected}",
+                f"{control_said}",
                 hop,
                 host,
             ),
+            True,
         )
     for address in sorted(local):
         known = fingerprints.blockpage_for_address(address)
@@ -639,10 +727,11 @@ def _inconsistent_dns(
                 "dns.blockpage",
                 _at_hop(
                     f"the resolver under test answers {host} with {address}, a known "
-                    f"blockpage address ({known}); control answers {expected}",
+                    f"blockpage address ({known}); {control_said}",
                     hop,
                     host,
                 ),
+                True,
             )
     served = next(
         (h for h in obs.http if h.address in local and h.host == host and h.blockpage), None
@@ -653,11 +742,28 @@ def _inconsistent_dns(
             "dns.blockpage",
             _at_hop(
                 f"the resolver under test answers {host} with {served.address}, which "
-                f"serves a blockpage ({served.blockpage}); control answers {expected}",
+                f"serves a blockpage ({served.blockpage}); {control_said}",
                 hop,
                 host,
             ),
+            True,
         )
+    return None
+
+
+def _inconsistent_dns(
+    obs: Observations,
+    ctx: RunContext,
+    local: frozenset[str],
+    control: frozenset[str],
+    host: str,
+    hop: int,
+) -> Analysis:
+    answered = ", ".join(sorted(local)[:3])
+    expected = ", ".join(sorted(control)[:3])
+    lie = _answer_lie(obs, ctx, local, host, hop, f"the control resolver answers {expected}")
+    if lie is not None:
+        return lie
     injected = next(
         (
             late
@@ -679,6 +785,7 @@ def _inconsistent_dns(
                 hop,
                 host,
             ),
+            True,
         )
     return Analysis(
         "anomaly",
@@ -690,6 +797,7 @@ def _inconsistent_dns(
             hop,
             host,
         ),
+        True,
     )
 
 
@@ -719,7 +827,7 @@ _TCP_FAILURE_BLOCKING: Final[dict[str, Blocking]] = {
 
 
 def _tcp_rule(
-    attempts: Sequence[TCPObservation], host: str, port: int, hop: int
+    attempts: Sequence[TCPObservation], host: str, port: int, hop: int, control_seen: bool
 ) -> Analysis | None:
     if not attempts or any(t.failure is None for t in attempts):
         return None
@@ -738,20 +846,23 @@ def _tcp_rule(
         ),
         "tcp.timeout",
     )
-    where = ", ".join(f"{t.address}:{port}" for t in attempts[:3])
+    where = ", ".join(sorted({f"{t.address}:{port}" for t in attempts})[:3])
+    if is_address(host):
+        context = ""
+    elif control_seen:
+        context = f" although DNS for {host} agrees with control"
+    else:
+        context = f" ({_NO_CONTROL} for {host})"
+    per_address = Counter(t.address for t in attempts)
     return Analysis(
         "anomaly",
         blocking,
-        _at_hop(
-            f"TCP connect to {where} failed ({', '.join(failures)})"
-            + ("" if is_address(host) else f" although DNS for {host} agrees with control"),
-            hop,
-            host,
-        ),
+        _at_hop(f"TCP connect to {where} failed ({', '.join(failures)}){context}", hop, host),
+        confirmed=min(per_address.values()) >= CONFIRMING_ATTEMPTS,
     )
 
 
-# --- TLS ---------------------------------------------------------------------------------
+# --- TLS and HTTP: is the name targeted? ------------------------------------------------
 
 _TLS_FAILURE_BLOCKING: Final[dict[str, Blocking]] = {
     CONNECTION_RESET: "tls.reset",
@@ -761,100 +872,165 @@ _ADDRESS_LEVEL: Final[dict[str, Blocking]] = {
     CONNECTION_RESET: "tcp.reset",
     GENERIC_TIMEOUT: "tcp.timeout",
 }
+_WHAT: Final = {CONNECTION_RESET: "reset", GENERIC_TIMEOUT: "stalled"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """One try of a step, with the target's name or the innocuous one, on one address."""
+
+    innocuous: bool
+    t0: float
+    succeeded: bool
+    failure: str | None
+    connected: bool | None
+
+
+def _judge_name(
+    said: str,
+    blocking: Blocking,
+    attempts: Sequence[_Attempt],
+    *,
+    name: str,
+    innocuous_success: str,
+    hop: int,
+    host: str,
+) -> Analysis:
+    """A step that failed with the target's name, judged by the attempts that followed on
+    the same address, in time order: innocuous name first, then the two alternating.
+
+    ``blocked`` only when every attempt with the name failed the same way (at least
+    :data:`CONFIRMING_ATTEMPTS` of them) and every innocuous one in between succeeded.
+    """
+    ordered = sorted(attempts, key=lambda a: a.t0)
+    named = [a for a in ordered if not a.innocuous]
+    innocuous = [a for a in ordered if a.innocuous]
+    first = named[0]
+    alternating = all(a.innocuous == (i % 2 == 1) for i, a in enumerate(ordered))
+    same = all(a.failure == first.failure for a in named)
+    if not innocuous:
+        return Analysis(
+            "anomaly",
+            blocking,
+            _at_hop(f"{said}; could not confirm that the {name} is targeted", hop, host),
+        )
+    if all(a.succeeded for a in innocuous):
+        if alternating and same and len(named) >= CONFIRMING_ATTEMPTS:
+            return Analysis(
+                "blocked",
+                blocking,
+                _at_hop(
+                    f"{said}, {len(named)} times out of {len(named)}; in between, "
+                    f"{innocuous_success} ({len(innocuous)} of {len(innocuous)})",
+                    hop,
+                    host,
+                ),
+                True,
+            )
+        return Analysis(
+            "anomaly",
+            blocking,
+            _at_hop(
+                f"{said}; {innocuous_success}, but the failure was not repeated "
+                f"{CONFIRMING_ATTEMPTS} times: could be chance",
+                hop,
+                host,
+            ),
+        )
+    after = innocuous[0]
+    if first.connected and after.connected is False:
+        return Analysis(
+            "anomaly",
+            blocking,
+            _at_hop(
+                f"{said}; right after, the address took no connection at all, even for an "
+                f"innocuous {name} ({after.failure}): residual censorship after a trigger "
+                "looks like this, and so does a server going away",
+                hop,
+                host,
+            ),
+        )
+    if after.failure == first.failure and first.failure in _ADDRESS_LEVEL:
+        return Analysis(
+            "anomaly",
+            _ADDRESS_LEVEL[first.failure],
+            _at_hop(
+                f"{said}, and so did the attempt with an innocuous {name}: the address "
+                "itself is unreachable past the TCP handshake",
+                hop,
+                host,
+            ),
+            confirmed=len([a for a in ordered if not a.succeeded]) >= CONFIRMING_ATTEMPTS,
+        )
+    return Analysis(
+        "anomaly",
+        blocking,
+        _at_hop(
+            f"{said}; the attempt with an innocuous {name} failed too ({after.failure}): "
+            f"could not confirm that the {name} is targeted",
+            hop,
+            host,
+        ),
+    )
 
 
 def _tls_rule(
     obs: Observations, ctx: RunContext, host: str, port: int, hop: int, dns_checked: bool
 ) -> Analysis | None:
-    attempts = [t for t in obs.tls if t.purpose == "target" and t.sni == host and t.port == port]
+    attempts = sorted(
+        (t for t in obs.tls if t.purpose == "target" and t.sni == host and t.port == port),
+        key=lambda t: t.t0,
+    )
     if not attempts or any(t.failure is None for t in attempts):
         return None
     first = attempts[0]
-    if _untrusted_issuer(first) is not None:
-        return _mitm_rule(first, ctx, host, hop, dns_checked)
+    if first.handshake_completed:
+        return _certificate_rule(first, ctx, host, hop, dns_checked)
     failure = first.failure or ""
-    retry = next(
-        (
-            t
-            for t in obs.tls
-            if t.purpose == "innocuous" and t.address == first.address and t.port == port
-        ),
-        None,
+    said = (
+        f"TLS handshake with SNI {host} to {first.address}:{port} "
+        f"{_WHAT.get(failure, f'failed ({failure})')}"
     )
-    what = {CONNECTION_RESET: "reset", GENERIC_TIMEOUT: "stalled"}.get(
-        failure, f"failed ({failure})"
-    )
-    said = f"TLS handshake with SNI {host} to {first.address}:{port} {what}"
-    return _judge_retry(
+    here = [
+        _Attempt(t.purpose == "innocuous", t.t0, t.handshake_completed, t.failure, t.connected)
+        for t in obs.tls
+        if t.address == first.address
+        and t.port == port
+        and (t.purpose == "innocuous" or t.sni == host)
+    ]
+    innocuous = next((t.sni for t in obs.tls if t.purpose == "innocuous"), "another name")
+    return _judge_name(
         said,
-        failure,
         _TLS_FAILURE_BLOCKING.get(failure, "tls.failure"),
-        retry=None
-        if retry is None
-        else _Retry(
-            retry.handshake_completed,
-            retry.failure,
-            f"the same address completes a handshake with SNI {retry.sni}",
-            f"a handshake with SNI {retry.sni}",
-        ),
+        here,
         name="SNI",
+        innocuous_success=f"handshakes with SNI {innocuous} to the same address completed",
         hop=hop,
         host=host,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    """The same step repeated with an innocuous name (SNI or Host), to the same address."""
-
-    succeeded: bool
-    failure: str | None
-    success: str
-    """What the retry achieved, as a clause of the evidence."""
-    attempt: str
-    """What the retry was, as the subject of a clause."""
-
-
-def _judge_retry(
-    said: str,
-    failure: str,
-    blocking: Blocking,
-    *,
-    retry: _Retry | None,
-    name: str,
-    hop: int,
-    host: str,
-) -> Analysis:
-    """A failed step, judged by its innocuous retry: targeted at the name (blocked), at the
-    address (failing the same way whatever the name), or unconfirmed."""
-    if retry is not None and retry.succeeded:
-        return Analysis("blocked", blocking, _at_hop(f"{said}; {retry.success}", hop, host))
-    if retry is not None and retry.failure == failure and failure in _ADDRESS_LEVEL:
-        return Analysis(
-            "anomaly",
-            _ADDRESS_LEVEL[failure],
-            _at_hop(
-                f"{said}, and so did {retry.attempt}: the address itself is unreachable "
-                "past the TCP handshake",
-                hop,
-                host,
-            ),
-        )
-    return Analysis(
-        "anomaly",
-        blocking,
-        _at_hop(f"{said}; could not confirm that the {name} is targeted", hop, host),
-    )
-
-
-def _mitm_rule(
+def _certificate_rule(
     tls: TLSObservation, ctx: RunContext, host: str, hop: int, dns_checked: bool
 ) -> Analysis:
-    issuer = tls.chain[0].issuer
+    """A handshake that completed with a certificate that does not verify for ``host``."""
+    leaf = tls.chain[0] if tls.chain else None
+    issuer = leaf.issuer if leaf else "unknown"
     said = (
         f"the certificate presented for {host} at {tls.address} does not verify "
         f"({tls.failure}); issuer: {issuer}"
     )
+    if _interception_issuer(tls) is None:
+        return Analysis(
+            "anomaly",
+            "tls.failure",
+            _at_hop(
+                f"{said}, which chains to a trusted root: an expired or misissued "
+                "certificate of the site itself looks the same",
+                hop,
+                host,
+            ),
+        )
     known = next(
         (
             k
@@ -869,28 +1045,28 @@ def _mitm_rule(
             "blocked",
             "tls.mitm",
             _at_hop(f"{said}, a known interception root ({known})", hop, host),
+            True,
         )
-    if issuer in ctx.shared_untrusted_issuers and dns_checked:
+    if _issuer_key(tls) in ctx.shared_untrusted_issuers and dns_checked:
         return Analysis(
             "blocked",
             "tls.mitm",
             _at_hop(
-                f"{said}, which also signs certificates for unrelated targets in this run",
+                f"{said}, which also signs certificates for unrelated targets on other "
+                "addresses in this run",
                 hop,
                 host,
             ),
+            True,
         )
-    return Analysis("anomaly", "tls.mitm", _at_hop(said, hop, host))
+    return Analysis("anomaly", "tls.mitm", _at_hop(said, hop, host), True)
 
-
-# --- HTTP --------------------------------------------------------------------------------
 
 _HTTP_FAILURE_BLOCKING: Final[dict[str, Blocking]] = {GENERIC_TIMEOUT: "http.timeout"}
 
 
-def _http_rule(
-    obs: Observations, exchange: HTTPObservation, chain: Sequence[HTTPObservation]
-) -> Analysis | None:
+def _http_rule(obs: Observations, exchange: HTTPObservation) -> Analysis | None:
+    """``exchange``: the request of its hop that decides (see :func:`_exchange_at`)."""
     host, hop = exchange.host, exchange.hop
     if exchange.blockpage is not None:
         return Analysis(
@@ -902,6 +1078,7 @@ def _http_rule(
                 hop,
                 host,
             ),
+            True,
         )
     if exchange.status is not None:
         return None
@@ -912,31 +1089,24 @@ def _http_rule(
         CONNECTION_RESET: f"the request for {exchange.url} was reset",
     }.get(failure, f"the request for {exchange.url} failed ({failure})")
     if exchange.url.startswith("https:"):
+        tries = sum(h.purpose == "target" and h.hop == hop for h in obs.http)
+        again = f", {tries} times out of {tries}" if tries > 1 else ""
         return Analysis(
-            "anomaly", blocking, _at_hop(f"{said} after a valid TLS handshake", hop, host)
+            "anomaly", blocking, _at_hop(f"{said} after a valid TLS handshake{again}", hop, host)
         )
-    retry = next(
-        (
-            h
-            for h in obs.http
-            if h.purpose == "innocuous" and h.hop == hop and h.address == exchange.address
-        ),
-        None,
-    )
-    return _judge_retry(
+    here = [
+        _Attempt(h.purpose == "innocuous", h.t0, h.status is not None, h.failure, h.connected)
+        for h in obs.http
+        if h.address == exchange.address and h.hop == hop and h.purpose in ("target", "innocuous")
+    ]
+    innocuous = next((h.host for h in obs.http if h.purpose == "innocuous"), "another name")
+    return _judge_name(
         said,
-        failure,
         blocking,
-        retry=None
-        if retry is None
-        else _Retry(
-            retry.status is not None,
-            retry.failure,
-            f"the same address {exchange.address} answers HTTP {retry.status} "
-            f"for Host {retry.host}",
-            f"a request with Host {retry.host}",
-        ),
+        here,
         name="Host",
+        innocuous_success=f"the same address {exchange.address} answered requests for "
+        f"Host {innocuous}",
         hop=hop,
         host=host,
     )
@@ -1043,7 +1213,7 @@ def _analyse_endpoint(
         return dns
     local, control = _endpoint_addresses(obs, host)
     attempts = [t for t in obs.tcp if t.address in local and t.port == port and not t.proxied]
-    tcp = _tcp_rule(attempts, host, port, hop)
+    tcp = _tcp_rule(attempts, host, port, hop, control_seen=bool(control))
     if tcp is not None:
         return tcp
     if scheme not in ("https", "tls"):

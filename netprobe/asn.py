@@ -30,6 +30,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
+from netprobe.model.addresses import IPNetwork, is_bogon
+
 from ._asn_data import (
     ASInfo,
     ASNDatabaseError,
@@ -159,6 +161,7 @@ class ASNResolver:
     DoH ``cymru_resolver`` (default: :func:`~netprobe.probe.tls.make_verify_context`).
 
     ``note`` says, in one line, when lookups are degraded (no data file, Cymru in use).
+    ``routable``: special-purpose blocks looked up like any address (a test network).
     """
 
     def __init__(
@@ -169,8 +172,10 @@ class ASNResolver:
         cymru_resolver: ResolverSpec | None = None,
         timeout: float = 4.0,
         verify: ssl.SSLContext | None = None,
+        routable: tuple[IPNetwork, ...] = (),
     ) -> None:
         self.note: str | None = None
+        self._routable = routable
         self._timeout = timeout
         self._verify = verify
         self._db: Any = None
@@ -269,9 +274,7 @@ class ASNResolver:
 
     def _offline(self, key: str) -> ASInfo | None:
         """What is known without a query, cached; None when Team Cymru must be asked."""
-        from netprobe.analysis import is_bogon
-
-        if is_bogon(key):
+        if is_bogon(key, self._routable):
             info = ASInfo(None, None, None, None, "none", "reserved address")
         elif self._db is not None:
             asn, prefix = self._db.lookup(key)

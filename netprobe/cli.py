@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
     from netprobe.history import Loaded
+    from netprobe.model.addresses import IPNetwork
     from netprobe.report import ProbeInfo
     from netprobe.runner import ProbeOptions, RunResult, TargetResult
     from netprobe.session import Plan
@@ -126,6 +127,23 @@ def asn_update_command(
     )
 
 
+def _checked_networks(texts: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    from netprobe.model.addresses import parse_networks
+
+    try:
+        return parse_networks(texts)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--routable") from None
+
+
+_routable_option = click.option(
+    "--routable", multiple=True, metavar="CIDR",
+    callback=lambda _ctx, _param, texts: _checked_networks(texts),
+    help="Treat this special-purpose address block (IANA's registry) as routable: only for "
+    "a test network that emulates the internet there; repeatable.",
+)  # fmt: skip
+
+
 @asn_group.command("lookup")
 @click.argument("addresses", nargs=-1, required=True, metavar="IP...")
 @click.option("--asn-db", metavar="PATH", help="IPASN data file (default: the user cache).")
@@ -135,8 +153,13 @@ def asn_update_command(
     type=click.Choice(["table", "json"]),
     help="Default: table on a terminal, json otherwise.",
 )
-def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
-                       output_format: str | None) -> None:  # fmt: skip
+@_routable_option
+def asn_lookup_command(
+    addresses: tuple[str, ...],
+    asn_db: str | None,
+    output_format: str | None,
+    routable: tuple[IPNetwork, ...],
+) -> None:
     """Show the ASN, prefix, AS name and country of addresses."""
     import asyncio
     import ipaddress
@@ -151,7 +174,7 @@ def asn_lookup_command(addresses: tuple[str, ...], asn_db: str | None,
         except ValueError:
             _die(EXIT_USAGE, f"{address!r} is not an IP address")
     try:
-        resolver = ASNResolver(asn_db or DEFAULT_DB)
+        resolver = ASNResolver(asn_db or DEFAULT_DB, routable=routable)
     except ASNError as exc:
         _die(EXIT_USAGE, str(exc))
     if resolver.note:
@@ -210,6 +233,7 @@ def _run_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--cc", "cc_override", metavar="XX",
                      callback=lambda _ctx, _param, cc: _checked_country(cc),
                      help="This network's country code (ISO 3166 alpha-2)."),
+        _routable_option,
         click.option("--include-ip", is_flag=True,
                      help="Write this machine's public IP address into the report (off by "
                      "default: privacy)."),
@@ -481,16 +505,20 @@ def _plan(
     asn_override: int | None,
     cc_override: str | None,
     include_ip: bool,
+    routable: tuple[IPNetwork, ...],
     quiet: bool,
     verbose: int,
 ) -> Plan:
     """Everything a run needs, from the shared options; usage errors end here."""
+    from netprobe.measure.vantage import default_route_tunnel, vantage_notes
     from netprobe.session import Plan
 
     _configure_logging(quiet, verbose)
     _raise_open_file_limit()
     targets, services = _collect_targets(urls, list_names, files)
-    options = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
+    options, notes = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
+    options = replace(options, routable=routable)
+    notes += vantage_notes(tunnel=default_route_tunnel())
     networks = _asn_resolver(asn_db, options)
     return Plan(
         targets=tuple(targets),
@@ -501,6 +529,7 @@ def _plan(
         asn_override=asn_override,
         cc_override=cc_override,
         include_ip=include_ip,
+        notes=tuple(notes),
     )
 
 
@@ -550,6 +579,7 @@ def _asn_resolver(asn_db: str | None, options: ProbeOptions) -> ASNResolver:
             cymru_resolver=options.resolver,
             timeout=min(options.timeout, 4.0),
             verify=options.verify,
+            routable=options.routable,
         )
     except ASNError as exc:
         _die(EXIT_USAGE, str(exc))
@@ -655,7 +685,9 @@ def _probe_options(
     ca_bundle: str | None,
     timeout: float,
     concurrency: int,
-) -> ProbeOptions:
+) -> tuple[ProbeOptions, list[str]]:
+    """The probe's options, and what the report must note about the resolver chosen."""
+    from netprobe.measure.vantage import resolve_system_resolver
     from netprobe.probe.dns import ResolverSpecError, parse_resolver, system_resolver
     from netprobe.runner import ProbeOptions
 
@@ -664,18 +696,24 @@ def _probe_options(
         controls = tuple(parse_resolver(s) for s in control_resolvers or DEFAULT_CONTROL_RESOLVERS)
     except ResolverSpecError as exc:
         _die(EXIT_USAGE, str(exc))
+    notes = []
     if local is None:
         try:
-            local = system_resolver()
+            system = system_resolver()
+            # A local stub hides rcodes and injected replies: measure its upstream if known.
+            chosen, note = resolve_system_resolver(system.address)
+            local = system if chosen == system.address else parse_resolver(chosen)
         except (ResolverSpecError, OSError) as exc:
             _die(EXIT_FAILED, f"no system resolver ({exc}); pass --resolver HOST")
-    return ProbeOptions(
+        notes += [note] if note else []
+    options = ProbeOptions(
         resolver=local,
         control_resolvers=controls,
         verify=_verify_context(ca_bundle),
         timeout=timeout,
         concurrency=concurrency,
     )
+    return options, notes
 
 
 def _verify_context(ca_bundle: str | None) -> ssl.SSLContext:

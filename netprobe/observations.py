@@ -131,6 +131,9 @@ class TLSObservation:
     cipher: str | None = None
     chain: tuple[Certificate, ...] = ()
     """Presented chain, leaf first (recorded even when verification fails)."""
+    connected: bool | None = None
+    """The TCP connection under the handshake opened (None: not recorded, older reports).
+    Tells a handshake that failed from an address that stopped taking connections."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ class HTTPObservation:
     """Id of the blockpage fingerprint the response matched."""
     tls_failure: str | None = None
     """For https hops: the TLS failure that stopped the request, if that was the cause."""
+    connected: bool | None = None
+    """The TCP connection under the request opened (None: not recorded, older reports)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,32 +18,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import ssl
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from netprobe._defaults import BODY_CAP, CONCURRENCY, STEP_TIMEOUT
+from netprobe._defaults import BODY_CAP, CONCURRENCY, MAX_REDIRECTS, STEP_TIMEOUT
 from netprobe.analysis import (
+    CONFIRMING_ATTEMPTS,
     Analysis,
     RunContext,
     ServiceAnalysis,
     analyse,
     analyse_service,
     anything_answered,
-    is_address,
-    is_bogon,
     network_is_down,
     shared_untrusted_issuers,
+)
+from netprobe.model.addresses import (
+    FAKE_IP_NETWORK,
+    IPNetwork,
+    is_address,
+    is_bogon,
+    is_fake_ip,
     url_endpoint,
 )
 from netprobe.observations import (
+    CONNECTION_REFUSED,
     CONNECTION_RESET,
+    DNS_NXDOMAIN,
+    DNS_REFUSED,
+    DNS_SERVFAIL,
     EOF_ERROR,
     GENERIC_TIMEOUT,
+    SSL_INVALID_HOSTNAME,
+    SSL_UNKNOWN_AUTHORITY,
     DNSObservation,
     HTTPObservation,
     Observations,
@@ -74,6 +88,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_Step = TypeVar("_Step", TLSObservation, HTTPObservation)
 
 INNOCUOUS_NAME = "example.org"
 """SNI and Host used to tell filtering by name apart from filtering by address."""
@@ -90,7 +105,6 @@ class ProbeOptions:
     """Budget of each network step, in seconds."""
     concurrency: int = CONCURRENCY
     body_cap: int = BODY_CAP
-    max_redirects: int = 10
     addresses_per_family: int = 2
     control_proxy: str | None = None
     """A proxy on the uncensored side (Tor, a VPN exit, a server abroad): every web target
@@ -98,6 +112,9 @@ class ProbeOptions:
     networks: AddressNetworks | None = None
     """Who announces each address (ASN): tags DNS answers and lets analysis treat answers in
     the same network as consistent. None: no ASN data."""
+    routable: tuple[IPNetwork, ...] = ()
+    """Special-purpose blocks to treat as routable (a test network that emulates the
+    internet there says so); never set by default."""
 
 
 class AddressNetworks(Protocol):
@@ -183,13 +200,23 @@ def judge_services(
 class _Resolution:
     local: list[str]
     control: list[str]
+    routable: tuple[IPNetwork, ...]
+    control_nxdomain: bool = False
+    """The name does not exist at the control resolvers."""
 
     @property
     def suspect(self) -> bool:
-        """The local answer may be a lie: missing, a bogon, or sharing nothing with control."""
-        if not self.local or any(is_bogon(a) for a in self.local):
+        """The local answer may be a lie: missing, a bogon, sharing nothing with control, or
+        an answer for a name that does not exist (a ghost domain)."""
+        if not self.local or any(is_bogon(a, self.routable) for a in self.local):
+            return True
+        if self.control_nxdomain:
             return True
         return bool(self.control) and not set(self.local) & set(self.control)
+
+    def connectable(self, addresses: Iterable[str]) -> list[str]:
+        # Never connect to a bogon: 127.0.0.1 would probe this very machine.
+        return [a for a in addresses if not is_bogon(a, self.routable)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +305,8 @@ class _Measurement:
         control = None
         if self.options.control_proxy is not None:
             control = asyncio.create_task(self._fetch_control(url, self.options.control_proxy))
-        for hop in range(self.options.max_redirects + 1):
+        visited: set[str] = set()
+        for hop in range(MAX_REDIRECTS + 1):
             scheme, host, port = url_endpoint(url)
             address = await self._prepare(scheme, host, port)
             if address is None:
@@ -286,11 +314,11 @@ class _Measurement:
             if hop == 0 and scheme == "http":
                 twin = asyncio.create_task(self._fetch_https_twin(url, address, host))
             exchange = await self._fetch(url, address, host, hop)
-            if exchange.location is None or exchange.status is None:
-                break
-            if not 300 <= exchange.status < 400 or not exchange.location.startswith("http"):
-                break
-            url = exchange.location
+            visited.add(url)
+            following = _redirect_target(exchange)
+            if following is None or following in visited:
+                break  # a page, a failure, or a redirect loop: the chain ends here
+            url = following
         for task in (twin, control):
             if task is not None:
                 await task
@@ -304,7 +332,7 @@ class _Measurement:
         # A suspect answer gets checked alongside the connects: does the address serve a
         # blockpage over plain HTTP, does it hold a valid certificate for the name?
         checks: list[Awaitable[object]] = []
-        suspect = [a for a in resolution.local if not is_bogon(a)] if resolution.suspect else []
+        suspect = resolution.connectable(resolution.local) if resolution.suspect else []
         if suspect and scheme == "https":
             checks.append(self._http(f"http://{host}/", suspect[0], host, "dns_check", 0))
         if suspect and scheme == "http":
@@ -321,26 +349,44 @@ class _Measurement:
     async def _resolve(self, host: str) -> _Resolution:
         if host in self._resolutions:
             return self._resolutions[host]
+        opts = self.options
         if is_address(host):
             # An address needs no resolution (Telegram's data centres are given as such).
-            self._resolutions[host] = _Resolution([host], [host])
+            self._resolutions[host] = _Resolution([host], [host], opts.routable)
             return self._resolutions[host]
-        opts = self.options
         queries = [
-            self.shared.query(
-                host, qtype, resolver, role, timeout=opts.timeout, t_origin=self.t_origin
-            )
+            self._query(host, qtype, resolver, role)
             for resolver, role in self._roles([opts.resolver], opts.control_resolvers)
             for qtype in ("A", "AAAA")
         ]
-        answers = await asyncio.gather(*queries)
+        answers = list(await asyncio.gather(*queries))
+        local_a = next(a for a in answers if a.role == "local" and a.query_type == "A")
+        if opts.control_proxy is not None and not local_a.addresses and local_a.rcode != "NXDOMAIN":
+            # With a control proxy, a local failure seen on every try is conclusive: try
+            # again (only here, where it decides something).
+            answers += await asyncio.gather(
+                *(
+                    self._query(host, "A", opts.resolver, "local")
+                    for _ in range(CONFIRMING_ATTEMPTS - 1)
+                )
+            )
         self.dns.extend(answers)
         resolution = _Resolution(
             local=self._usable(a for a in answers if a.role == "local"),
             control=self._usable(a for a in answers if a.role == "control"),
+            routable=opts.routable,
+            control_nxdomain=any(a.role == "control" and a.failure == DNS_NXDOMAIN for a in answers)
+            and not any(a.role == "control" and a.addresses for a in answers),
         )
         self._resolutions[host] = resolution
         return resolution
+
+    def _query(
+        self, host: str, qtype: Literal["A", "AAAA"], resolver: dns.ResolverSpec, role: Role
+    ) -> Awaitable[DNSObservation]:
+        return self.shared.query(
+            host, qtype, resolver, role, timeout=self.options.timeout, t_origin=self.t_origin
+        )
 
     @staticmethod
     def _roles(local: Iterable[_T], control: Iterable[_T]) -> list[tuple[_T, Role]]:
@@ -363,39 +409,78 @@ class _Measurement:
         key = (host, port)
         if key in self._connected:
             return self._connected[key]
-        # Never connect to a bogon: 127.0.0.1 would probe this very machine.
-        local = [a for a in resolution.local if not is_bogon(a)]
+        local = resolution.connectable(resolution.local)
         control = (
-            [a for a in resolution.control if a not in local and not is_bogon(a)]
+            [a for a in resolution.connectable(resolution.control) if a not in local]
             if resolution.suspect
             else []
         )
-        attempts = [
-            tcp.connect(a, port, role, timeout=self.options.timeout, t_origin=self.t_origin)
-            for a, role in self._roles(local, control)
-        ]
-        results = await asyncio.gather(*attempts)
-        self.tcp.extend(results)
+        results = list(
+            await asyncio.gather(*(self._tcp(a, port, r) for a, r in self._roles(local, control)))
+        )
         connected = [r.address for r in results if r.role == "local" and r.failure is None]
-        self._connected[key] = connected
-        return connected
+        if local and not connected and self.options.control_proxy is not None:
+            # With a control proxy, a failure seen on every try is conclusive: try again.
+            results += await asyncio.gather(
+                *(
+                    self._tcp(a, port, "local")
+                    for a in local
+                    for _ in range(CONFIRMING_ATTEMPTS - 1)
+                )
+            )
+            connected = [r.address for r in results if r.role == "local" and r.failure is None]
+        self.tcp.extend(results)
+        self._connected[key] = list(dict.fromkeys(connected))
+        return self._connected[key]
+
+    def _tcp(self, address: str, port: int, role: Role) -> Awaitable[TCPObservation]:
+        return tcp.connect(
+            address, port, role, timeout=self.options.timeout, t_origin=self.t_origin
+        )
 
     async def _tls_pair(self, address: str, port: int, host: str) -> bool:
-        """Handshake with the host's SNI; if it fails short of a certificate, try an innocuous
-        SNI on the same address. True when the handshake verified."""
-        opts = self.options
-        first = await tls.handshake(
-            address, port, host, "target", verify=self._verify, timeout=opts.timeout,
+        """Handshake with the host's SNI; if it fails short of a certificate, find out whether
+        the name is targeted (see :meth:`_confirm`). True when a handshake verified."""
+        first = await self._handshake(address, port, host, "target")
+        if first.failure is None or first.handshake_completed:
+            return first.failure is None
+        done = await self._confirm(
+            lambda: self._handshake(address, port, host, "target"),
+            lambda: self._handshake(address, port, INNOCUOUS_NAME, "innocuous"),
+            lambda t: t.handshake_completed,
+        )
+        return done is not None and done.failure is None
+
+    async def _handshake(
+        self, address: str, port: int, sni: str, purpose: Literal["target", "innocuous"]
+    ) -> TLSObservation:
+        verify = self._verify if purpose == "target" else self.options.verify
+        attempt = await tls.handshake(
+            address, port, sni, purpose, verify=verify, timeout=self.options.timeout,
             t_origin=self.t_origin,
         )  # fmt: skip
-        self.tls.append(first)
-        if first.failure is not None and not first.handshake_completed:
-            retry = await tls.handshake(
-                address, port, INNOCUOUS_NAME, "innocuous", verify=opts.verify,
-                timeout=opts.timeout, t_origin=self.t_origin,
-            )  # fmt: skip
-            self.tls.append(retry)
-        return first.failure is None
+        self.tls.append(attempt)
+        return attempt
+
+    @staticmethod
+    async def _confirm(
+        named: Callable[[], Awaitable[_Step]],
+        innocuous: Callable[[], Awaitable[_Step]],
+        succeeded: Callable[[_Step], bool],
+    ) -> _Step | None:
+        """After a failure with the target's name: alternate attempts, the innocuous name
+        first, until the name succeeds (chance: the step that succeeded is returned), the
+        innocuous name fails (nothing more to learn), or the name has failed
+        :data:`CONFIRMING_ATTEMPTS` times, each beside an innocuous success (targeted).
+        Some censors block the address for minutes after a trigger, so the innocuous
+        attempt must come before the name is sent again."""
+        for _ in range(CONFIRMING_ATTEMPTS - 1):
+            if not succeeded(await innocuous()):
+                return None
+            again = await named()
+            if succeeded(again):
+                return again
+        return None
 
     # -- HTTP -------------------------------------------------------------------------------
 
@@ -435,24 +520,31 @@ class _Measurement:
 
     async def _fetch_control(self, url: str, proxy: str) -> None:
         """The target through the control proxy, redirects followed: the uncensored view."""
-        for hop in range(self.options.max_redirects + 1):
+        visited: set[str] = set()
+        for hop in range(MAX_REDIRECTS + 1):
             exchange = await self._http(url, None, url_endpoint(url)[1], "control", hop, proxy)
-            location, status = exchange.location, exchange.status
-            if location is None or status is None or not 300 <= status < 400:
+            visited.add(url)
+            following = _redirect_target(exchange)
+            if following is None or following in visited:
                 return
-            url = location
+            url = following
 
     async def _fetch(self, url: str, address: str, host: str, hop: int) -> HTTPObservation:
         exchange = await self._http(url, address, host, "target", hop)
-        if (
-            url.startswith("http:")
-            and exchange.status is None
-            and exchange.failure in _RETRIED_HTTP_FAILURES
-        ):
-            scheme, _, port = url_endpoint(url)
-            await self._http(f"{scheme}://{INNOCUOUS_NAME}:{port}/", address, INNOCUOUS_NAME,
-                             "innocuous", hop)  # fmt: skip
-        return exchange
+        if exchange.status is not None or exchange.failure not in _RETRIED_HTTP_FAILURES:
+            return exchange
+        if not url.startswith("http:"):
+            # Inside a verified TLS session no name can be told apart: a stall or a reset
+            # there is only worth one more try (a lossy link does that), never a judgement.
+            return await self._http(url, address, host, "target", hop)
+        scheme, _, port = url_endpoint(url)
+        innocuous = f"{scheme}://{INNOCUOUS_NAME}:{port}/"
+        again = await self._confirm(
+            lambda: self._http(url, address, host, "target", hop),
+            lambda: self._http(innocuous, address, INNOCUOUS_NAME, "innocuous", hop),
+            lambda h: h.status is not None,
+        )
+        return again or exchange
 
     async def _fetch_https_twin(self, url: str, address: str, host: str) -> None:
         """The https:// page of an http:// target, for the plain-HTTP comparison."""
@@ -462,6 +554,14 @@ class _Measurement:
 
 
 _TLS_SCHEMES = frozenset({"https", "tls"})
+
+
+def _redirect_target(exchange: HTTPObservation) -> str | None:
+    """The URL a redirect response leads to, if the chain follows it."""
+    location, status = exchange.location, exchange.status
+    if location is None or status is None or not 300 <= status < 400:
+        return None
+    return location if location.startswith(("http://", "https://")) else None
 
 
 async def _measure(target: Target, options: ProbeOptions, shared: _Shared) -> Observations:
@@ -517,9 +617,14 @@ async def probe(
     errors: dict[int, str] = {}
     held: list[int] = []
 
-    def context() -> RunContext:
+    def context(check: _ResolverCheck, network_down: bool = False) -> RunContext:
         return RunContext(
-            asn_of=asn_of, shared_untrusted_issuers=shared_untrusted_issuers(measured.values())
+            network_down=network_down,
+            asn_of=asn_of,
+            shared_untrusted_issuers=shared_untrusted_issuers(measured.values()),
+            routable=options.routable,
+            resolver_says_nxdomain=check.says_nxdomain,
+            fake_ip=check.fake_ip,
         )
 
     def result(index: int, ctx: RunContext) -> TargetResult:
@@ -537,8 +642,8 @@ async def probe(
                 measured[index] = exc.partial
                 errors[index] = f"internal error while measuring (see the log): {exc.__cause__}"
             if networks is not None:
-                tags[index] = await _networks_of(measured[index], networks)
-        provisional = result(index, context())
+                tags[index] = await _networks_of(measured[index], networks, options.routable)
+        provisional = result(index, context(await checking))
         if _holds_back(provisional.observations, provisional.analysis):
             held.append(index)
         else:
@@ -549,18 +654,20 @@ async def probe(
     async with _doh_client(options) as doh_client:
         resolvers = (options.resolver, *options.control_resolvers)
         shared = _Shared(doh_client, {str(r): asyncio.Semaphore(DNS_IN_FLIGHT) for r in resolvers})
-        # Alongside the targets: targets given by address, all blackholed, must not pass
-        # for an outage while the control resolver still answers.
-        control_check = asyncio.ensure_future(_control_answers(shared, options))
+        # Alongside the targets: what the resolvers say of names everyone knows (or nobody
+        # has), so that targets given by address, all blackholed, do not pass for an outage
+        # while a resolver still answers, and a resolver's habits are known when judging.
+        checking = asyncio.ensure_future(_check_resolvers(shared, options))
         await asyncio.gather(*(one(i, shared) for i in range(len(targets))))
-        control_answers = await control_check
+        check = await checking
 
-    run.network_down = not control_answers and network_is_down(measured.values())
-    final = RunContext(
-        network_down=run.network_down,
-        asn_of=asn_of,
-        shared_untrusted_issuers=shared_untrusted_issuers(measured.values()),
+    run.network_down = (
+        not check.local_answers and not check.control_answers and network_is_down(measured.values())
     )
+    for note in check.notes(options, measured.values()):
+        log.warning("%s", note)
+        run.notes.append(note)
+    final = context(check, run.network_down)
     for index in held:
         late = result(index, final)
         run.results.append(late)
@@ -584,18 +691,111 @@ async def _proxy_unreachable(proxy: str, timeout: float) -> str | None:
     return attempt.failure
 
 
-async def _control_answers(shared: _Shared, options: ProbeOptions) -> bool:
-    """Whether any control resolver answers at all (any reply, or an active refusal)."""
-    checks = [
-        shared.query(INNOCUOUS_NAME, "A", r, "control", timeout=options.timeout, t_origin=0.0)
-        for r in options.control_resolvers
-    ]
-    return anything_answered(q.failure for q in await asyncio.gather(*checks))
+@dataclass(frozen=True, slots=True)
+class _ResolverCheck:
+    """What the resolvers answered for a name everyone knows and for a made-up one."""
+
+    local: DNSObservation
+    made_up: DNSObservation
+    control: tuple[DNSObservation, ...]
+    routable: tuple[IPNetwork, ...]
+
+    @property
+    def local_answers(self) -> bool:
+        return anything_answered((self.local.failure, self.made_up.failure))
+
+    @property
+    def control_answers(self) -> bool:
+        return anything_answered(q.failure for q in self.control)
+
+    @property
+    def says_nxdomain(self) -> bool | None:
+        """Whether the resolver under test tells the truth about names that do not exist."""
+        if self.made_up.rcode == "NXDOMAIN":
+            return True
+        return False if self.made_up.addresses else None
+
+    @property
+    def fake_ip(self) -> bool:
+        return bool(self.local.addresses) and all(
+            is_fake_ip(a, self.routable) for a in self.local.addresses
+        )
+
+    def notes(self, options: ProbeOptions, measured: Iterable[Observations]) -> list[str]:
+        """What the report must say about how clearly this run could see."""
+        notes = []
+        if self.fake_ip:
+            notes.append(
+                f"DNS answers come from a local fake-IP proxy (the resolver under test answers "
+                f"{INNOCUOUS_NAME} with {', '.join(self.local.addresses)}, in "
+                f"{FAKE_IP_NETWORK}, as Clash and sing-box do): this run measures the proxy, "
+                "not this network"
+            )
+        if self.says_nxdomain is False:
+            notes.append(
+                f"the resolver under test answers {', '.join(self.made_up.addresses)} for a "
+                "made-up name (NXDOMAIN hijacking): answers for names that do not exist prove "
+                "nothing here"
+            )
+        why = _controls_failed(options, measured)
+        if why is not None:
+            notes.append(why)
+        return notes
 
 
-async def _networks_of(obs: Observations, networks: AddressNetworks) -> dict[str, ASInfo]:
+def _controls_failed(options: ProbeOptions, measured: Iterable[Observations]) -> str | None:
+    """Why no control resolver gave a usable answer for any target, with what to try."""
+    queries = [d for obs in measured for d in obs.dns if d.role == "control"]
+    if not queries or any(d.addresses or d.rcode == "NXDOMAIN" for d in queries):
+        return None
+    reasons = []
+    for resolver in options.control_resolvers:
+        failures = Counter(
+            d.failure or "no address" for d in queries if d.resolver == str(resolver)
+        )
+        if failures:
+            failure = failures.most_common(1)[0][0]
+            reasons.append(f"{resolver}: {_CONTROL_FAILURE_MEANS.get(failure, failure)}")
+    return (
+        "no control view: no control resolver gave an address or NXDOMAIN for any target ("
+        + "; ".join(reasons)
+        + "); try another one (--control-resolver tls://IP or https://…#IP) or an uncensored "
+        "path (--control-proxy)"
+    )
+
+
+_CONTROL_FAILURE_MEANS: Final = {
+    SSL_INVALID_HOSTNAME: "its certificate names another host: encrypted DNS to it is "
+    "intercepted on this network",
+    SSL_UNKNOWN_AUTHORITY: "its certificate is from an untrusted authority: encrypted DNS to "
+    "it is intercepted on this network",
+    GENERIC_TIMEOUT: "no answer (generic_timeout_error): it may be blocked",
+    DNS_SERVFAIL: "it answers SERVFAIL",
+    DNS_REFUSED: "it answers REFUSED",
+    CONNECTION_REFUSED: "connection refused: it may be blocked",
+    CONNECTION_RESET: "connection reset: it may be blocked",
+}
+
+
+async def _check_resolvers(shared: _Shared, options: ProbeOptions) -> _ResolverCheck:
+    made_up = f"nx-{secrets.token_hex(6)}.{INNOCUOUS_NAME}"
+
+    def ask(name: str, resolver: dns.ResolverSpec, role: Role) -> Awaitable[DNSObservation]:
+        return shared.query(name, "A", resolver, role, timeout=options.timeout, t_origin=0.0)
+
+    local, unknown, *control = await asyncio.gather(
+        ask(INNOCUOUS_NAME, options.resolver, "local"),
+        ask(made_up, options.resolver, "local"),
+        *(ask(INNOCUOUS_NAME, r, "control") for r in options.control_resolvers),
+    )
+    return _ResolverCheck(local, unknown, tuple(control), options.routable)
+
+
+async def _networks_of(
+    obs: Observations, networks: AddressNetworks, routable: tuple[IPNetwork, ...]
+) -> dict[str, ASInfo]:
     """Look up the AS of every answer address (bogons are nobody's: not looked up)."""
-    addresses = sorted({a for d in obs.dns for a in d.addresses if not is_bogon(a)})
+    addresses = sorted({a for d in obs.dns for a in d.addresses if not is_bogon(a, routable)})
     infos = await asyncio.gather(*(networks.lookup_async(a) for a in addresses))
     return dict(zip(addresses, infos, strict=True))
 

@@ -8,6 +8,7 @@ probe's own network (public IP, ASN), so that finding it costs no extra time.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,8 @@ __all__ = [
     "without_credentials",
 ]
 
+log = logging.getLogger(__name__)
+
 IDENTITY_TIMEOUT = 4.0
 """Most seconds each way of finding the public address may take."""
 
@@ -42,6 +45,8 @@ class Plan:
     asn_override: int | None = None
     cc_override: str | None = None
     include_ip: bool = False
+    notes: tuple[str, ...] = ()
+    """What limits every run of this plan (a local DNS stub, a VPN), known before it."""
 
 
 async def measure(
@@ -52,6 +57,9 @@ async def measure(
     on_identity: Callable[[ProbeIdentity], None] | None = None,
 ) -> ProbeIdentity:
     """Measure every target into ``run`` and find where we measure from, side by side."""
+    for note in plan.notes:
+        log.warning("%s", note)
+    run.notes.extend(plan.notes)
     finding = asyncio.ensure_future(
         discover_probe(
             ip_services=plan.ip_services or None,
@@ -60,6 +68,7 @@ async def measure(
             cc_override=plan.cc_override,
             timeout=min(plan.options.timeout, IDENTITY_TIMEOUT),
             verify=plan.options.verify,
+            routable=plan.options.routable,
         )
     )
     if on_identity is not None:

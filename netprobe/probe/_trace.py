@@ -18,20 +18,22 @@ class ConnectionTrace:
         finally:
             await trace.close_abandoned()
 
-    Tells the peer address and whether the TLS handshake was under way when the request
-    ended.
+    Tells the peer address, whether the TCP connection opened, and whether the TLS
+    handshake was under way when the request ended.
     """
 
-    __slots__ = ("_stream", "in_tls_handshake", "peer")
+    __slots__ = ("_stream", "connected", "in_tls_handshake", "peer")
 
     def __init__(self) -> None:
         self.peer: str | None = None
+        self.connected = False
         self.in_tls_handshake = False
         self._stream: httpcore.AsyncNetworkStream | None = None
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
         if event == "connection.connect_tcp.complete":
             self._stream = info["return_value"]
+            self.connected = True
             server = self._stream.get_extra_info("server_addr") if self._stream else None
             self.peer = server[0] if server else None
         elif event == "connection.start_tls.started":

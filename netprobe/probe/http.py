@@ -100,6 +100,8 @@ async def fetch(
         location=exchange.location,
         blockpage=match_blockpage(exchange.status, headers, body) if responded else None,
         tls_failure=failure if exchange.trace.in_tls_handshake else None,
+        # Through a proxy, the connection traced is the one to the proxy, not to the site.
+        connected=None if proxy is not None else exchange.trace.connected,
     )
 
 

@@ -87,9 +87,10 @@ async def handshake(
     deadline = asyncio.get_running_loop().time() + timeout
     context = verify if purpose == "target" else _unverified_context()
     failure: str | None = None
+    connection = _Connection()
     try:
         async with asyncio.timeout_at(deadline):
-            session = await _handshake(address, port, sni, context)
+            session = await _handshake(address, port, sni, context, connection)
         duration_ms = clock.elapsed_ms()
     except ssl.SSLCertVerificationError as exc:
         failure = failure_from_exception(exc)
@@ -97,8 +98,9 @@ async def handshake(
         session = await _unverified_session(address, port, sni, deadline)
     except Exception as exc:
         return TLSObservation(
-            address, port, sni, purpose, clock.t0, clock.elapsed_ms(), failure_from_exception(exc)
-        )
+            address, port, sni, purpose, clock.t0, clock.elapsed_ms(),
+            failure_from_exception(exc), connected=connection.opened,
+        )  # fmt: skip
     return TLSObservation(
         address,
         port,
@@ -108,6 +110,7 @@ async def handshake(
         duration_ms,
         failure,
         handshake_completed=True,
+        connected=True,
         version=session.version,
         cipher=session.cipher,
         chain=session.chain,
@@ -123,9 +126,28 @@ async def _unverified_session(address: str, port: int, sni: str, deadline: float
         return _NO_SESSION
 
 
-async def _handshake(address: str, port: int, sni: str, context: ssl.SSLContext) -> _Session:
-    _, writer = await asyncio.open_connection(address, port, ssl=context, server_hostname=sni)
+class _Connection:
+    """Whether the TCP connection under a handshake opened: known even when the handshake
+    then fails or is cut by the deadline."""
+
+    __slots__ = ("opened",)
+
+    def __init__(self) -> None:
+        self.opened = False
+
+
+async def _handshake(
+    address: str,
+    port: int,
+    sni: str,
+    context: ssl.SSLContext,
+    connection: _Connection | None = None,
+) -> _Session:
+    _, writer = await asyncio.open_connection(address, port)
+    if connection is not None:
+        connection.opened = True
     try:
+        await writer.start_tls(context, server_hostname=sni)
         ssl_object: ssl.SSLObject = writer.get_extra_info("ssl_object")
         cipher = ssl_object.cipher()
         return _Session(

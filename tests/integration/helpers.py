@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 STEP_TIMEOUT = 3.0
+ROUTABLE = ("--routable", "198.18.0.0/15", "--routable", "2001:2::/48")
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,23 @@ def netprobe(
     env: dict[str, str] | None = None,
     asn_db: str | None = None,
     ip_service: str = ECHO,
+    run_timeout: float = 120,
+    control: str | None = None,
 ) -> Run:
     """`netprobe run` in a client namespace. It only ever talks to the testbed: its own
-    control resolver and IP echo are always given, never the public defaults."""
+    control resolver (``control`` replaces it) and IP echo are always given, never the
+    public defaults."""
     argv = [
         "python3", "-m", "netprobe", "run", *urls,
-        "--control-resolver", testbed.control_resolver,
+        "--control-resolver", control or testbed.control_resolver,
         "--ca-bundle", str(testbed.ca_bundle),
         "--timeout", str(timeout),
         "--ip-service", ip_service,
+        # The testbed emulates the internet in the benchmarking blocks: it says so.
+        *ROUTABLE,
         *(["--asn-db", asn_db] if asn_db else []),
         *options,
     ]  # fmt: skip
     started = time.monotonic()
-    done = testbed.networks[network].run(argv, timeout=120, env=env)
+    done = testbed.networks[network].run(argv, timeout=run_timeout, env=env)
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)

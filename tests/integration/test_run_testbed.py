@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from netprobe.report import load_schema, result_schema
-from tests.integration.helpers import ECHO, STEP_TIMEOUT, Run, netprobe
+from tests.integration.helpers import ECHO, ROUTABLE, STEP_TIMEOUT, Run, netprobe
 from tests.mrt import AS_SEQUENCE, rib_dump
 
 pytestmark = pytest.mark.testbed
@@ -209,7 +209,7 @@ def test_interrupt_keeps_what_was_measured(testbed: Any, tmp_path: Any) -> None:
         "ip", "netns", "exec", testbed.networks["censored"].client_ns,
         "python3", "-m", "netprobe", "run", "https://www.clean.test/", "https://blackhole.tcp.test/",
         "--control-resolver", testbed.control_resolver, "--ca-bundle", str(testbed.ca_bundle),
-        "--timeout", "20", "--format", "json", "-o", str(out), "--ip-service", ECHO,
+        "--timeout", "20", "--format", "json", "-o", str(out), "--ip-service", ECHO, *ROUTABLE,
     ]  # fmt: skip
     with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
         time.sleep(2.5)  # the clean target is done; the blackholed one waits for its timeout
@@ -321,7 +321,7 @@ def test_asn_update_from_a_dump_served_in_the_testbed(testbed: Any, tmp_path: An
     assert "2 IPv4 and 0 IPv6 prefixes, 2 AS names" in update.stdout
     lookup = testbed.networks["censored"].run(
         ["python3", "-m", "netprobe", "asn", "lookup", "198.19.1.3", "--format", "json",
-         "--asn-db", str(tmp_path / "db" / "ipasn.dat")],
+         "--asn-db", str(tmp_path / "db" / "ipasn.dat"), *ROUTABLE],
         timeout=30,
     )  # fmt: skip
     assert lookup.returncode == 0, lookup.stderr

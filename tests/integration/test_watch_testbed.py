@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.helpers import ECHO
+from tests.integration.helpers import ECHO, ROUTABLE
 
 pytestmark = pytest.mark.testbed
 
@@ -26,7 +26,7 @@ def _watch(testbed: Any, log: Path, urls: list[str], *options: str) -> subproces
         "ip", "netns", "exec", testbed.networks["censored"].client_ns,
         "python3", "-m", "netprobe", "watch", *urls, "-o", str(log), "-q",
         "--control-resolver", testbed.control_resolver, "--ca-bundle", str(testbed.ca_bundle),
-        "--ip-service", ECHO, *options,
+        "--ip-service", ECHO, *ROUTABLE, *options,
     ]  # fmt: skip
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

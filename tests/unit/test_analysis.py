@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 import pytest
@@ -11,16 +12,17 @@ from hypothesis import strategies as st
 from netprobe import analysis
 from netprobe.analysis import (
     BLOCKINGS,
+    TOO_MANY_REDIRECTS,
     VERDICTS,
     Analysis,
     RunContext,
     analyse,
     analyse_service,
-    is_bogon,
     network_is_down,
     registrable_domain,
     shared_untrusted_issuers,
 )
+from netprobe.model.addresses import is_bogon, parse_networks
 from netprobe.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
@@ -30,6 +32,7 @@ from netprobe.observations import (
     EOF_ERROR,
     GENERIC_TIMEOUT,
     SSL_FAILED_HANDSHAKE,
+    SSL_INVALID_CERTIFICATE,
     SSL_INVALID_HOSTNAME,
     SSL_UNKNOWN_AUTHORITY,
     Certificate,
@@ -41,8 +44,8 @@ from netprobe.observations import (
 )
 
 SITE = "www.example.com"
-IP = "198.19.1.10"
-OTHER_IP = "198.19.9.9"
+IP = "93.184.215.14"
+OTHER_IP = "185.199.108.9"
 MITM_ISSUER = "CN=Interception CA"
 KNOWN_ROOT = "CN=Known State Root,O=State"
 
@@ -53,7 +56,7 @@ def _fingerprint_data(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         analysis.fingerprints,
         "blockpage_for_address",
-        lambda a: "xx.dns.sinkhole" if a == "198.18.66.66" else None,
+        lambda a: "xx.dns.sinkhole" if a == "89.222.160.10" else None,
     )
     monkeypatch.setattr(
         analysis.fingerprints,
@@ -96,6 +99,8 @@ def tls(
     sni: str = SITE,
     address: str = IP,
     port: int = 443,
+    t0: float = 8.0,
+    connected: bool | None = True,
 ) -> TLSObservation:
     done = failure is None or failure.startswith("ssl_") if completed is None else completed
     return TLSObservation(
@@ -103,12 +108,65 @@ def tls(
         port=port,
         sni=sni if purpose == "target" else "example.org",
         purpose=purpose,  # type: ignore[arg-type]
-        t0=8.0,
+        t0=t0,
         duration_ms=10.0,
         failure=failure,
         handshake_completed=done,
+        connected=connected,
         chain=(Certificate(f"CN={sni}", issuer, "0" * 64),) if done else (),
     )
+
+
+def tls_pattern(failure: str, *, named: int = 3, address: str = IP) -> tuple[TLSObservation, ...]:
+    """The target's SNI failing ``named`` times, an innocuous SNI completing in between."""
+    steps = []
+    for i in range(2 * named - 1):
+        innocuous = i % 2 == 1
+        steps.append(
+            tls(None, purpose="innocuous", address=address, t0=10.0 * i)
+            if innocuous
+            else tls(failure, completed=False, address=address, t0=10.0 * i)
+        )
+    return tuple(steps)
+
+
+def http_pattern(
+    failure: str,
+    *,
+    url: str = f"http://{SITE}/",
+    host: str = SITE,
+    hop: int = 0,
+    address: str = IP,
+) -> tuple[HTTPObservation, ...]:
+    """Plain-HTTP requests with the target's Host failing 3 times, an innocuous Host
+    answering in between."""
+    steps = []
+    for i in range(5):
+        if i % 2:
+            steps.append(
+                replace(
+                    http(
+                        url="http://example.org/",
+                        host="example.org",
+                        purpose="innocuous",
+                        hop=hop,
+                        address=address,
+                    ),
+                    t0=10.0 * i,
+                    connected=True,
+                )
+            )
+        else:
+            steps.append(
+                replace(
+                    http(
+                        url=url, host=host, hop=hop, address=address, status=None, failure=failure
+                    ),
+                    t0=10.0 * i,
+                    connected=True,
+                )
+            )
+    return tuple(steps)  # fmt: skip
 
 
 def http(
@@ -166,6 +224,239 @@ def target(
 HTTP_URL = f"http://{SITE}/"
 CLEAN = (dns(), tcp(), tls(), http())
 
+DEST = "blocked.example.net"
+DEST_URL = f"https://{DEST}/"
+
+
+def redirect_to(location: str, *after: object, status: int = 308) -> Observations:
+    """A clean first hop that redirects to ``location``, then what happened after it."""
+    return target(dns(), tcp(), tls(), http(status=status, location=location), *after)
+
+
+def hop(n: int, location: str | None, status: int = 302) -> HTTPObservation:
+    return http(url=f"https://{SITE}/r/{n}", status=status, location=location, hop=n)
+
+
+# A redirect chain stops at a hop; that hop's failure names the verdict.
+REDIRECT_RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
+    (
+        "redirect to a name the resolver under test says does not exist",
+        redirect_to(
+            DEST_URL,
+            dns(domain=DEST, addresses=(), failure=DNS_NXDOMAIN, rcode="NXDOMAIN"),
+            dns("control", domain=DEST, addresses=(OTHER_IP,)),
+        ),
+        RunContext(),
+        "blocked",
+        "dns.nxdomain",
+    ),
+    (
+        "redirect to a site whose handshake is reset on its SNI",
+        redirect_to(
+            DEST_URL,
+            dns(domain=DEST, addresses=(OTHER_IP,)),
+            dns("control", domain=DEST, addresses=(OTHER_IP,)),
+            tcp(OTHER_IP),
+            *(
+                replace(t, sni=DEST) if t.purpose == "target" else t
+                for t in tls_pattern(CONNECTION_RESET, address=OTHER_IP)
+            ),
+        ),
+        RunContext(),
+        "blocked",
+        "tls.reset",
+    ),
+    (
+        "redirect to a site whose SYN gets a RST",
+        redirect_to(
+            DEST_URL,
+            dns(domain=DEST, addresses=(OTHER_IP,)),
+            dns("control", domain=DEST, addresses=(OTHER_IP,)),
+            tcp(OTHER_IP, failure=CONNECTION_REFUSED),
+            status=301,
+        ),
+        RunContext(),
+        "anomaly",
+        "tcp.refused",
+    ),
+    (
+        "redirect (303) to a clean site",
+        redirect_to(
+            DEST_URL,
+            dns(domain=DEST, addresses=(OTHER_IP,)),
+            dns("control", domain=DEST, addresses=(OTHER_IP,)),
+            tcp(OTHER_IP),
+            tls(sni=DEST, address=OTHER_IP),
+            http(url=DEST_URL, host=DEST, address=OTHER_IP, hop=1),
+            status=303,
+        ),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "a chain that never ends in a page (more redirects than followed)",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            *(hop(n, f"https://{SITE}/r/{n + 1}") for n in range(11)),
+        ),
+        RunContext(),
+        "error",
+        None,
+    ),
+    (
+        "a redirect loop",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(status=302, location=f"https://{SITE}/a"),
+            replace(hop(1, f"https://{SITE}/b"), url=f"https://{SITE}/a"),
+            replace(hop(2, f"https://{SITE}/a"), url=f"https://{SITE}/b"),
+        ),
+        RunContext(),
+        "error",
+        None,
+    ),
+    (
+        "a 3xx without a usable Location is the page",
+        target(dns(), tcp(), tls(), http(status=302, location="ftp://elsewhere.example/")),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+]
+
+GHOST_NX = dns("control", addresses=(), failure=DNS_NXDOMAIN, rcode="NXDOMAIN")
+
+# A name that does not exist at control, answered by the resolver under test.
+GHOST_RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
+    (
+        "ghost domain answered with a bogon",
+        target(dns(addresses=("127.0.0.1",)), GHOST_NX),
+        RunContext(),
+        "blocked",
+        "dns.bogon",
+    ),
+    (
+        "ghost domain answered with a known blockpage address",
+        target(dns(addresses=("89.222.160.10",)), GHOST_NX, tcp("89.222.160.10")),
+        RunContext(),
+        "blocked",
+        "dns.blockpage",
+    ),
+    (
+        "ghost domain answered with an address serving a blockpage",
+        target(
+            dns(addresses=(OTHER_IP,)),
+            GHOST_NX,
+            tcp(OTHER_IP),
+            http(url=f"http://{SITE}/", address=OTHER_IP, purpose="dns_check", blockpage="x"),
+        ),
+        RunContext(),
+        "blocked",
+        "dns.blockpage",
+    ),
+    (
+        "ghost domain, resolver says NXDOMAIN for made-up names: on a list",
+        target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP)),
+        RunContext(resolver_says_nxdomain=True),
+        "blocked",
+        "dns.inconsistent",
+    ),
+    (
+        "ghost domain, resolver invents addresses for any name (NXDOMAIN hijacking)",
+        target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP)),
+        RunContext(resolver_says_nxdomain=False),
+        "anomaly",
+        "dns.inconsistent",
+    ),
+    (
+        "ghost domain, the resolver's habits unknown",
+        target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP)),
+        RunContext(),
+        "anomaly",
+        "dns.inconsistent",
+    ),
+    (
+        "a name of this network's own (split horizon), with a valid certificate",
+        target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP), tls(address=OTHER_IP), http()),
+        RunContext(resolver_says_nxdomain=True),
+        "accessible",
+        None,
+    ),
+]
+
+# The control view counts only with addresses or NXDOMAIN.
+CONTROL_RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
+    (
+        "control SERVFAIL is no control view: a local answer is not site_down",
+        target(
+            dns(),
+            dns("control", addresses=(), failure=DNS_SERVFAIL, rcode="SERVFAIL"),
+            tcp(),
+            tls(),
+            http(),
+        ),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "control REFUSED and a local NXDOMAIN: unconfirmed, not site_down",
+        target(
+            dns(addresses=(), failure=DNS_NXDOMAIN, rcode="NXDOMAIN"),
+            dns("control", addresses=(), failure=DNS_REFUSED, rcode="REFUSED"),
+        ),
+        RunContext(),
+        "anomaly",
+        "dns.nxdomain",
+    ),
+    (
+        "control answers empty (NOERROR, no address) for a name that resolves here",
+        target(dns(), dns("control", addresses=(), rcode="NOERROR"), tcp(), tls(), http()),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "no control view and a blackhole: an anomaly that says so",
+        target(dns(), tcp(failure=GENERIC_TIMEOUT), control=False),
+        RunContext(),
+        "anomaly",
+        "tcp.timeout",
+    ),
+    (
+        "a fake-IP proxy's answer is not a bogon lie",
+        target(dns(addresses=("198.18.0.7",)), tcp("198.18.0.7")),
+        RunContext(fake_ip=True),
+        "error",
+        None,
+    ),
+    (
+        "198.18.0.0/15 is a bogon by default (IANA)",
+        target(dns(addresses=("198.18.0.7",))),
+        RunContext(),
+        "blocked",
+        "dns.bogon",
+    ),
+    (
+        "a test network that says its range is routable",
+        target(
+            dns(addresses=("198.19.1.10",)),
+            dns("control", addresses=("198.19.1.10",)),
+            tcp("198.19.1.10"),
+            tls(address="198.19.1.10"),
+            http(address="198.19.1.10"),
+        ),
+        RunContext(routable=(ipaddress.ip_network("198.18.0.0/15"),)),
+        "accessible",
+        None,
+    ),
+]
+
 # name, observations, run context, expected verdict, expected blocking
 RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
     ("clean https", target(*CLEAN), RunContext(), "accessible", None),
@@ -216,7 +507,7 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
     ),
     (
         "answer is a known blockpage address",
-        target(dns(addresses=("198.18.66.66",)), tcp("198.18.66.66", CONNECTION_REFUSED)),
+        target(dns(addresses=("89.222.160.10",)), tcp("89.222.160.10", CONNECTION_REFUSED)),
         RunContext(),
         "blocked",
         "dns.blockpage",
@@ -256,7 +547,7 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
     (
         "a second, different reply that control does not back proves nothing",
         target(
-            replace(dns(addresses=(OTHER_IP,)), late_replies=(("198.19.7.7",),)),
+            replace(dns(addresses=(OTHER_IP,)), late_replies=(("151.101.7.7",),)),
             tcp(OTHER_IP),
             tls(SSL_INVALID_HOSTNAME, address=OTHER_IP),
         ),
@@ -325,11 +616,82 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "tcp.reset",
     ),
     (
-        "SNI reset, innocuous SNI completes",
-        target(dns(), tcp(), tls(CONNECTION_RESET), tls(purpose="innocuous")),
+        "SNI reset 3 times, innocuous SNI completes in between",
+        target(dns(), tcp(), *tls_pattern(CONNECTION_RESET)),
         RunContext(),
         "blocked",
         "tls.reset",
+    ),
+    (
+        "SNI reset once, innocuous completes, no repeat: chance not ruled out",
+        target(dns(), tcp(), tls(CONNECTION_RESET, t0=1), tls(purpose="innocuous", t0=2)),
+        RunContext(),
+        "anomaly",
+        "tls.reset",
+    ),
+    (
+        "SNI failures of different kinds do not confirm each other",
+        target(
+            dns(),
+            tcp(),
+            *tls_pattern(CONNECTION_RESET, named=2),
+            tls(GENERIC_TIMEOUT, completed=False, t0=40),
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.reset",
+    ),
+    (
+        "innocuous attempt sent after the repeats does not count (not interleaved)",
+        target(
+            dns(),
+            tcp(),
+            tls(CONNECTION_RESET, t0=1),
+            tls(CONNECTION_RESET, t0=2),
+            tls(CONNECTION_RESET, t0=3),
+            tls(purpose="innocuous", t0=4),
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.reset",
+    ),
+    (
+        "residual censorship: after the trigger, no connection at all for any name",
+        target(
+            dns(),
+            tcp(),
+            tls(CONNECTION_RESET, completed=False, t0=1),
+            tls(GENERIC_TIMEOUT, purpose="innocuous", completed=False, connected=False, t0=2),
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.reset",
+    ),
+    (
+        "residual censorship by reset: the innocuous SYN is refused",
+        target(
+            dns(),
+            tcp(),
+            tls(GENERIC_TIMEOUT, completed=False, t0=1),
+            tls(CONNECTION_REFUSED, purpose="innocuous", completed=False, connected=False, t0=2),
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.timeout",
+    ),
+    (
+        "a lossy link: one stall, and the repeat with the name completes",
+        target(
+            dns(),
+            tcp(),
+            tls(GENERIC_TIMEOUT, completed=False, t0=1),
+            tls(purpose="innocuous", t0=2),
+            tls(t0=3),
+            http(),
+        ),
+        RunContext(),
+        "accessible",
+        None,
     ),
     (
         "SNI reset, no confirmation possible",
@@ -339,8 +701,8 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "tls.reset",
     ),
     (
-        "SNI stall, innocuous SNI completes",
-        target(dns(), tcp(), tls(GENERIC_TIMEOUT), tls(purpose="innocuous")),
+        "SNI stall 3 times, innocuous SNI completes in between",
+        target(dns(), tcp(), *tls_pattern(GENERIC_TIMEOUT)),
         RunContext(),
         "blocked",
         "tls.timeout",
@@ -358,10 +720,24 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "tls.failure",
     ),
     (
-        "handshake failure only with the SNI",
-        target(dns(), tcp(), tls(SSL_FAILED_HANDSHAKE, completed=False), tls(purpose="innocuous")),
+        "handshake failure only with the SNI, every time",
+        target(dns(), tcp(), *tls_pattern(SSL_FAILED_HANDSHAKE)),
         RunContext(),
         "blocked",
+        "tls.failure",
+    ),
+    (
+        "a trusted CA's certificate for another name: a broken site, never interception",
+        target(dns(), tcp(), tls(SSL_INVALID_HOSTNAME, issuer=MITM_ISSUER)),
+        RunContext(shared_untrusted_issuers=frozenset({MITM_ISSUER})),
+        "anomaly",
+        "tls.failure",
+    ),
+    (
+        "a trusted CA's expired certificate",
+        target(dns(), tcp(), tls(SSL_INVALID_CERTIFICATE, issuer=KNOWN_ROOT)),
+        RunContext(),
+        "anomaly",
         "tls.failure",
     ),
     (
@@ -394,26 +770,44 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
     ),
     (
         "Host reset, innocuous Host answers",
-        target(
-            dns(),
-            tcp(port=80),
-            http(url=HTTP_URL, status=None, failure=CONNECTION_RESET),
-            http(url="http://example.org/", purpose="innocuous", host="example.org"),
-            scheme="http",
-        ),
+        target(dns(), tcp(port=80), *http_pattern(CONNECTION_RESET), scheme="http"),
         RunContext(),
         "blocked",
         "http.reset",
     ),
     (
-        "Host stall, innocuous Host answers",
+        "Host reset once, innocuous Host answers once: chance not ruled out",
         target(
             dns(),
             tcp(port=80),
-            http(url=HTTP_URL, status=None, failure=GENERIC_TIMEOUT),
-            http(url="http://example.org/", purpose="innocuous", host="example.org"),
+            *http_pattern(CONNECTION_RESET)[:2],
             scheme="http",
         ),
+        RunContext(),
+        "anomaly",
+        "http.reset",
+    ),
+    (
+        "Host reset, then the address takes no connection: residual censorship",
+        target(
+            dns(),
+            tcp(port=80),
+            http_pattern(CONNECTION_RESET)[0],
+            replace(
+                http_pattern(CONNECTION_RESET)[1],
+                status=None,
+                failure=GENERIC_TIMEOUT,
+                connected=False,
+            ),
+            scheme="http",
+        ),
+        RunContext(),
+        "anomaly",
+        "http.reset",
+    ),
+    (
+        "Host stall, innocuous Host answers",
+        target(dns(), tcp(port=80), *http_pattern(GENERIC_TIMEOUT), scheme="http"),
         RunContext(),
         "blocked",
         "http.timeout",
@@ -478,20 +872,12 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
             dns(domain="blocked.example.net", addresses=(OTHER_IP,)),
             dns("control", domain="blocked.example.net", addresses=(OTHER_IP,)),
             tcp(OTHER_IP, port=80),
-            http(
+            *http_pattern(
+                CONNECTION_RESET,
                 url="http://blocked.example.net/",
                 host="blocked.example.net",
                 address=OTHER_IP,
                 hop=1,
-                status=None,
-                failure=CONNECTION_RESET,
-            ),
-            http(
-                url="http://example.org/",
-                host="example.org",
-                address=OTHER_IP,
-                hop=1,
-                purpose="innocuous",
             ),
             scheme="http",
         ),
@@ -499,6 +885,7 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "blocked",
         "http.reset",
     ),
+    *REDIRECT_RULES,
     (
         "tcp endpoint connects",
         target(dns(), tcp(), scheme="tcp"),
@@ -514,8 +901,8 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "tcp.timeout",
     ),
     (
-        "tls endpoint: SNI reset, innocuous completes",
-        target(dns(), tcp(), tls(CONNECTION_RESET), tls(purpose="innocuous"), scheme="tls"),
+        "tls endpoint: SNI reset every time, innocuous completes in between",
+        target(dns(), tcp(), *tls_pattern(CONNECTION_RESET), scheme="tls"),
         RunContext(),
         "blocked",
         "tls.reset",
@@ -535,6 +922,13 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "dns.inconsistent",
     ),
     (
+        "answers outside the service's network, but TLS for the name verifies there",
+        replace(target(dns(), tcp(), tls(), scheme="tls"), expected_asns=frozenset({32934})),
+        RunContext(asn_of=lambda a: 64499),
+        "accessible",
+        None,
+    ),
+    (
         "answers inside the service's own network",
         replace(target(dns(), tcp(), scheme="tcp"), expected_asns=frozenset({32934})),
         RunContext(asn_of=lambda a: 32934),
@@ -542,11 +936,45 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         None,
     ),
     (
-        "control proxy: a connect timeout seen only here is conclusive",
-        target(dns(), tcp(failure=GENERIC_TIMEOUT), http(purpose="control", address=None)),
+        "control proxy: a connect timeout seen here on every try is conclusive",
+        target(
+            dns(),
+            *(tcp(failure=GENERIC_TIMEOUT) for _ in range(3)),
+            http(purpose="control", address=None),
+        ),
         RunContext(),
         "blocked",
         "tcp.timeout",
+    ),
+    (
+        "control proxy: one local timeout is not (a slow link does that)",
+        target(dns(), tcp(failure=GENERIC_TIMEOUT), http(purpose="control", address=None)),
+        RunContext(),
+        "anomaly",
+        "tcp.timeout",
+    ),
+    (
+        "control proxy: one stalled handshake is not",
+        target(
+            dns(),
+            tcp(),
+            tls(GENERIC_TIMEOUT, completed=False, t0=1),
+            tls(purpose="innocuous", t0=2),
+            http(purpose="control", address=None),
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.timeout",
+    ),
+    (
+        "control proxy: a local DNS timeout on every try is conclusive",
+        target(
+            *(dns(addresses=(), failure=GENERIC_TIMEOUT, rcode=None) for _ in range(3)),
+            http(purpose="control", address=None),
+        ),
+        RunContext(),
+        "blocked",
+        "dns.timeout",
     ),
     (
         "control proxy: failing there too means the site is down",
@@ -595,7 +1023,7 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "control proxy: a data centre blackholed here, open through the proxy",
         replace(
             target(
-                tcp(failure=GENERIC_TIMEOUT),
+                *(tcp(failure=GENERIC_TIMEOUT) for _ in range(3)),
                 TCPObservation(IP, 443, "control", 0.0, 40.0, None, proxied=True),
                 scheme="tcp",
                 control=False,
@@ -628,6 +1056,8 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "accessible",
         None,
     ),
+    *GHOST_RULES,
+    *CONTROL_RULES,
     ("network down", target(*CLEAN), RunContext(network_down=True), "network_down", None),
     ("nothing measured", replace(target(), dns=()), RunContext(), "error", None),
 ]
@@ -657,11 +1087,47 @@ def test_evidence_names_the_hop() -> None:
 
 
 def test_sni_evidence_reads_well() -> None:
-    obs = target(dns(), tcp(), tls(CONNECTION_RESET), tls(purpose="innocuous"))
+    obs = target(dns(), tcp(), *tls_pattern(CONNECTION_RESET))
     assert analyse(obs).evidence == (
-        f"TLS handshake with SNI {SITE} to {IP}:443 reset; "
-        "the same address completes a handshake with SNI example.org"
+        f"TLS handshake with SNI {SITE} to {IP}:443 reset, 3 times out of 3; in between, "
+        "handshakes with SNI example.org to the same address completed (2 of 2)"
     )
+
+
+def test_residual_censorship_evidence_says_what_it_may_be() -> None:
+    row = next(r for r in RULES if r[0].startswith("residual censorship: after"))
+    evidence = analyse(row[1], row[2]).evidence or ""
+    assert "residual censorship" in evidence and "server going away" in evidence
+
+
+def test_no_control_view_is_said_not_agreement() -> None:
+    row = next(r for r in RULES if r[0].startswith("no control view and a blackhole"))
+    evidence = analyse(row[1], row[2]).evidence or ""
+    assert "agrees with control" not in evidence and "no control view" in evidence
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("a chain that never ends", ("stopped after 11 redirects", TOO_MANY_REDIRECTS)),
+        ("a redirect loop", ("redirect loop", f"https://{SITE}/a", TOO_MANY_REDIRECTS)),
+        ("redirect to a name the resolver", ("hop 1", DEST)),
+        ("redirect to a site whose handshake", ("hop 1", DEST, "3 times")),
+    ],
+)
+def test_redirect_evidence(name: str, words: tuple[str, ...]) -> None:
+    row = next(r for r in RULES if r[0].startswith(name))
+    evidence = analyse(row[1], row[2]).evidence or ""
+    assert all(w in evidence for w in words), evidence
+
+
+def test_service_of_unconfirmed_anomalies_is_not_blocked() -> None:
+    unconfirmed = Analysis("anomaly", "tcp.timeout", "x")
+    blocked = Analysis("blocked", "tls.reset", "y")
+    assert analyse_service([("a", [unconfirmed]), ("b", [unconfirmed])]).verdict == "anomaly"
+    assert analyse_service([("a", [blocked]), ("b", [unconfirmed])]).verdict == "blocked"
+    working = Analysis("accessible")
+    assert analyse_service([("a", [blocked]), ("b", [working])]).verdict == "anomaly"
 
 
 @pytest.mark.parametrize(
@@ -681,9 +1147,16 @@ def test_sni_evidence_reads_well() -> None:
         ("203.0.113.9", True),
         ("224.0.0.1", True),
         ("255.255.255.255", True),
-        ("198.18.0.1", False),
-        ("198.19.255.255", False),
+        ("198.18.0.1", True),
+        ("198.19.255.255", True),
+        ("192.88.99.1", True),
+        ("192.0.0.9", False),
         ("8.8.8.8", False),
+        ("2001:2::1", True),
+        ("2001:3::1", False),
+        ("2001:4860:4860::8888", False),
+        ("3fff::1", True),
+        ("64:ff9b::808:808", False),
         ("::", True),
         ("::1", True),
         ("fd00::1", True),
@@ -700,13 +1173,48 @@ def test_is_bogon(address: str, bogon: bool) -> None:
     assert is_bogon(address) is bogon
 
 
-def test_shared_untrusted_issuers_needs_unrelated_sites() -> None:
-    def mitm(sni: str) -> Observations:
-        return target(tls(SSL_UNKNOWN_AUTHORITY, issuer=MITM_ISSUER, sni=sni))
+def test_a_routable_block_is_said_explicitly() -> None:
+    testbed = parse_networks(["198.18.0.0/15", "2001:2::/48"])
+    assert not is_bogon("198.19.1.1", testbed) and not is_bogon("2001:2:0:ff00::1", testbed)
+    assert is_bogon("127.0.0.1", testbed)
+    with pytest.raises(ValueError, match="not an address block"):
+        parse_networks(["198.18/15x"])
 
-    same_site = [mitm("a.example.com"), mitm("b.example.com")]
+
+def test_shared_untrusted_issuers_needs_unrelated_sites() -> None:
+    def mitm(sni: str, address: str = IP, failure: str = SSL_UNKNOWN_AUTHORITY) -> Observations:
+        return target(tls(failure, issuer=MITM_ISSUER, sni=sni, address=address))
+
+    same_site = [mitm("a.example.com"), mitm("b.example.com", OTHER_IP)]
     assert shared_untrusted_issuers(same_site) == frozenset()
-    assert shared_untrusted_issuers([mitm("a.example.com"), mitm("x.other.kz")]) == {MITM_ISSUER}
+    unrelated = [mitm("a.example.com"), mitm("x.other.kz", OTHER_IP)]
+    assert shared_untrusted_issuers(unrelated) == {MITM_ISSUER}
+    # One shared host's default certificate is no interception.
+    assert shared_untrusted_issuers([mitm("a.example.com"), mitm("x.other.kz")]) == frozenset()
+    # A trusted CA that signs an expired and a wrong-name certificate is no interception root.
+    broken = [
+        mitm("expired.example.com", failure=SSL_INVALID_CERTIFICATE),
+        mitm("wrong.other.kz", OTHER_IP, failure=SSL_INVALID_HOSTNAME),
+    ]
+    assert shared_untrusted_issuers(broken) == frozenset()
+
+
+def test_self_signed_certificates_with_one_default_name_are_not_shared() -> None:
+    def self_signed(sni: str, address: str, sha: str) -> Observations:
+        cert = Certificate("O=Internet Widgits Pty Ltd", "O=Internet Widgits Pty Ltd", sha)
+        done = replace(tls(SSL_UNKNOWN_AUTHORITY, sni=sni, address=address), chain=(cert,))
+        return target(done)
+
+    lazy = [
+        self_signed("a.example.com", IP, "1" * 64),
+        self_signed("b.other.kz", OTHER_IP, "2" * 64),
+    ]
+    assert shared_untrusted_issuers(lazy) == frozenset()
+    same = [
+        self_signed("a.example.com", IP, "1" * 64),
+        self_signed("b.other.kz", OTHER_IP, "1" * 64),
+    ]
+    assert shared_untrusted_issuers(same) == {f"sha256:{'1' * 64}"}
 
 
 def test_registrable_domain() -> None:
@@ -725,6 +1233,8 @@ def test_network_is_down_only_on_silence() -> None:
     assert not network_is_down([silent, refused])
     assert not network_is_down([target(*CLEAN)])
     assert not network_is_down([])
+    reset = replace(silent, tls=(tls(CONNECTION_RESET, completed=False),))
+    assert not network_is_down([silent, reset])
 
 
 # -- never raises -----------------------------------------------------------------------------
@@ -767,6 +1277,7 @@ _tls = st.builds(
     duration_ms=st.none(),
     failure=_failures,
     handshake_completed=st.booleans(),
+    connected=st.none() | st.booleans(),
     chain=st.lists(st.builds(Certificate, st.text(), st.text(), st.just("0" * 64))).map(tuple),
 )
 _http = st.builds(
@@ -844,8 +1355,14 @@ SERVICES: list[tuple[str, list[tuple[str, list[Analysis]]], str, str | None]] = 
     ("every part works", [("DC1", [UP, UP]), ("DC2", [UP])], "accessible", None),
     ("one port of a part suffices", [("DC1", [TIMEOUT, UP]), ("DC2", [UP])], "accessible", None),
     (
-        "every part fails",
+        "every part fails, none conclusively: unconfirmed anomalies do not add up to a block",
         [("DC1", [TIMEOUT, TIMEOUT]), ("DC2", [TIMEOUT])],
+        "anomaly",
+        "tcp.timeout",
+    ),
+    (
+        "every part fails, one conclusively blocked",
+        [("DC1", [TIMEOUT, TIMEOUT]), ("DC2", [RESET])],
         "blocked",
         "tcp.timeout",
     ),
@@ -856,7 +1373,8 @@ SERVICES: list[tuple[str, list[tuple[str, list[Analysis]]], str, str | None]] = 
         "tcp.timeout",
     ),
     ("site down is not a failure", [("a", [GONE]), ("b", [UP])], "accessible", None),
-    ("failing parts and none working", [("a", [TIMEOUT]), ("b", [GONE])], "blocked", "tcp.timeout"),
+    ("failing parts and none working", [("a", [TIMEOUT]), ("b", [GONE])], "anomaly", "tcp.timeout"),
+    ("a blocked part and none working", [("a", [RESET]), ("b", [GONE])], "blocked", "tls.reset"),
     ("every part down at control too", [("a", [GONE]), ("b", [GONE])], "site_down", None),
     ("network down", [("a", [DOWN]), ("b", [DOWN])], "network_down", None),
 ]
@@ -884,5 +1402,6 @@ def test_service_evidence_names_what_could_not_be_judged() -> None:
     judged = analyse_service([("DC1", [TIMEOUT]), ("web", [GONE])])
     assert (
         judged.evidence
-        == "no part works: DC1 (anomaly) fail; 1 could not be judged (web: site_down)"
+        == "no part works, but no failure is conclusive: DC1 (anomaly); 1 could not be judged "
+        "(web: site_down)"
     )

@@ -1,8 +1,7 @@
 """ASN lookups, the ASN data files, and the probe's public IP, against loopback servers.
 
 Nothing here leaves 127.0.0.1: the DNS and HTTP services are staged by the tests. The
-addresses answered as "public" are in 198.18.0.0/15, which netprobe does not count as a
-bogon (the testbed emulates the internet there).
+addresses answered as "public" are in 93.184.0.0/15: public space, never contacted.
 """
 
 from __future__ import annotations
@@ -54,34 +53,34 @@ from netprobe.asn import (
 from netprobe.probe.dns import ResolverSpec, parse_resolver
 from tests.mrt import AS_SEQUENCE, AS_SET, rib_dump
 
-PROBE_IP = "198.18.5.5"  # the "public" address the echo services stage
+PROBE_IP = "93.184.5.5"  # the "public" address the echo services stage
 
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 # --- Team Cymru's answers ---------------------------------------------------------------
 
 CYMRU_ORIGINS = [
-    ("12389 | 198.18.0.0/15 | RU | ripencc | 2001-01-01", (12389, "198.18.0.0/15", "RU")),
-    ("  9198|198.18.5.0/24|kz|ripencc|", (9198, "198.18.5.0/24", "KZ")),
-    ("13335 209242 | 198.18.0.0/24 | AU | apnic | 2011-08-11", (13335, "198.18.0.0/24", "AU")),
+    ("12389 | 93.184.0.0/15 | RU | ripencc | 2001-01-01", (12389, "93.184.0.0/15", "RU")),
+    ("  9198|93.184.5.0/24|kz|ripencc|", (9198, "93.184.5.0/24", "KZ")),
+    ("13335 209242 | 93.184.0.0/24 | AU | apnic | 2011-08-11", (13335, "93.184.0.0/24", "AU")),
     ("3333 | 2001:db8::/32 | NL | ripencc | 1992-01-01", (3333, "2001:db8::/32", "NL")),
-    ("3333 | 198.18.0.0/15 |  | ripencc | ", (3333, "198.18.0.0/15", None)),
-    ("3333 | 198.18.0.0/15 | EU1 | ripencc | ", (3333, "198.18.0.0/15", None)),
-    ("4294967295 | 198.18.0.0/15 | US", (4294967295, "198.18.0.0/15", "US")),
+    ("3333 | 93.184.0.0/15 |  | ripencc | ", (3333, "93.184.0.0/15", None)),
+    ("3333 | 93.184.0.0/15 | EU1 | ripencc | ", (3333, "93.184.0.0/15", None)),
+    ("4294967295 | 93.184.0.0/15 | US", (4294967295, "93.184.0.0/15", "US")),
 ]
 CYMRU_ORIGINS_MALFORMED = [
     "",
     "garbage",
-    "12389 | 198.18.0.0/15",
-    "NA | 198.18.0.0/15 | RU | ripencc | 2001-01-01",
-    "AS12389 | 198.18.0.0/15 | RU | ripencc |",
-    " | 198.18.0.0/15 | RU | ripencc |",
-    "0 | 198.18.0.0/15 | RU | ripencc |",
-    "4294967296 | 198.18.0.0/15 | RU | ripencc |",
-    "-1 | 198.18.0.0/15 | RU | ripencc |",
-    "12389 | 198.18.5.5/15 | RU | ripencc |",
+    "12389 | 93.184.0.0/15",
+    "NA | 93.184.0.0/15 | RU | ripencc | 2001-01-01",
+    "AS12389 | 93.184.0.0/15 | RU | ripencc |",
+    " | 93.184.0.0/15 | RU | ripencc |",
+    "0 | 93.184.0.0/15 | RU | ripencc |",
+    "4294967296 | 93.184.0.0/15 | RU | ripencc |",
+    "-1 | 93.184.0.0/15 | RU | ripencc |",
+    "12389 | 93.184.5.5/15 | RU | ripencc |",
     "12389 | not a prefix | RU | ripencc |",
-    "١٢٣ | 198.18.0.0/15 | RU | ripencc |",
+    "١٢٣ | 93.184.0.0/15 | RU | ripencc |",
 ]
 CYMRU_ASNAMES = [
     ("12389 | RU | ripencc | 2001-01-01 | ROSTELECOM-AS, RU", ("ROSTELECOM-AS", "RU")),
@@ -167,7 +166,7 @@ def test_parse_autnums() -> None:
 
 # --- the IPASN data file ----------------------------------------------------------------
 
-IPASN = "; IP-ASN32-DAT file\n198.18.0.0/15\t9198\n198.18.5.0/24\t12389\n"
+IPASN = "; IP-ASN32-DAT file\n93.184.0.0/15\t9198\n93.184.5.0/24\t12389\n"
 ASNAMES = {"9198": "KAZTELECOM-AS, KZ", "12389": "ROSTELECOM-AS PJSC Rostelecom, RU"}
 
 
@@ -187,14 +186,14 @@ def _assert_one_line_fix(message: str) -> None:
 
 def test_load_ipasn(tmp_path: Path) -> None:
     db = load_ipasn(_data_dir(tmp_path))
-    assert db.lookup(PROBE_IP) == (12389, "198.18.5.0/24")
-    assert db.lookup("198.19.0.1") == (9198, "198.18.0.0/15")
+    assert db.lookup(PROBE_IP) == (12389, "93.184.5.0/24")
+    assert db.lookup("93.185.0.1") == (9198, "93.184.0.0/15")
 
 
 def test_load_ipasn_gzipped(tmp_path: Path) -> None:
     zipped = tmp_path / "ipasn.dat.gz"
     zipped.write_bytes(gzip.compress(IPASN.encode()))
-    assert load_ipasn(zipped).lookup(PROBE_IP) == (12389, "198.18.5.0/24")
+    assert load_ipasn(zipped).lookup(PROBE_IP) == (12389, "93.184.5.0/24")
 
 
 @pytest.mark.parametrize(
@@ -202,7 +201,7 @@ def test_load_ipasn_gzipped(tmp_path: Path) -> None:
     [
         b"\x8f\x00garbage\x13\x37" * 50,
         b"this is not an IPASN file\n",
-        b"198.18.0.0/15\tAS9198\n",
+        b"93.184.0.0/15\tAS9198\n",
         b"; nothing but comments\n",
         b"\x00" * 64,
     ],
@@ -238,10 +237,10 @@ def test_lookup_with_data_file(tmp_path: Path) -> None:
     resolver = ASNResolver(_data_dir(tmp_path))
     assert resolver.note is None
     assert resolver.lookup(PROBE_IP) == ASInfo(
-        12389, "198.18.5.0/24", "ROSTELECOM-AS PJSC Rostelecom", "RU", "pyasn"
+        12389, "93.184.5.0/24", "ROSTELECOM-AS PJSC Rostelecom", "RU", "pyasn"
     )
-    assert resolver.lookup("::ffff:198.19.0.1").asn == 9198
-    assert resolver.asn_of("198.19.0.1") == 9198
+    assert resolver.lookup("::ffff:93.185.0.1").asn == 9198
+    assert resolver.asn_of("93.185.0.1") == 9198
     unannounced = resolver.lookup("203.0.114.1")
     assert (unannounced.asn, unannounced.source) == (None, "none")
     assert unannounced.note == "not announced in the IPASN data"
@@ -260,7 +259,7 @@ async def test_lookup_async_with_data_file_never_asks_cymru(tmp_path: Path) -> N
 
 def test_lookup_without_names_file(tmp_path: Path) -> None:
     resolver = ASNResolver(_data_dir(tmp_path, names=None))
-    assert resolver.lookup(PROBE_IP) == ASInfo(12389, "198.18.5.0/24", None, None, "pyasn")
+    assert resolver.lookup(PROBE_IP) == ASInfo(12389, "93.184.5.0/24", None, None, "pyasn")
 
 
 def test_invalid_addresses(tmp_path: Path) -> None:
@@ -325,7 +324,7 @@ def test_corrupt_default_names_file_is_noted(
     resolver = ASNResolver(use_cymru=False)
     assert resolver.note is not None
     _assert_one_line_fix(resolver.note)
-    assert resolver.lookup(PROBE_IP) == ASInfo(12389, "198.18.5.0/24", None, None, "pyasn")
+    assert resolver.lookup(PROBE_IP) == ASInfo(12389, "93.184.5.0/24", None, None, "pyasn")
 
 
 def test_each_address_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,7 +337,7 @@ def test_each_address_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(pyasn.pyasn, "lookup", counting)
     resolver = ASNResolver(_data_dir(tmp_path))
-    addresses = [f"198.18.5.{i}" for i in range(10)]
+    addresses = [f"93.184.5.{i}" for i in range(10)]
     for n in range(300):
         address = addresses[n % 10]
         lookup = resolver.asn_of if n % 3 else resolver.lookup
@@ -408,15 +407,15 @@ async def fake_dns() -> AsyncIterator[tuple[ResolverSpec, FakeDNS]]:
 async def test_cymru_lookup(fake_dns: tuple[ResolverSpec, FakeDNS]) -> None:
     spec, server = fake_dns
     server.txt(
-        "5.5.18.198.origin.asn.cymru.com",
-        "9198 | 198.18.0.0/15 | KZ | ripencc | 2001-01-01",
-        "12389 13335 | 198.18.5.0/24 | | ripencc | 2001-01-01",  # more specific: it routes
+        "5.5.184.93.origin.asn.cymru.com",
+        "9198 | 93.184.0.0/15 | KZ | ripencc | 2001-01-01",
+        "12389 13335 | 93.184.5.0/24 | | ripencc | 2001-01-01",  # more specific: it routes
     )
     server.txt("as12389.asn.cymru.com", "12389 | RU | ripencc | 2001-01-01 | ROSTELECOM-AS, RU")
     resolver = ASNResolver(None, cymru_resolver=spec, timeout=1)
     assert resolver.note == "no IPASN data file; using Team Cymru's DNS service"
     info = await resolver.lookup_async(PROBE_IP)
-    assert info == ASInfo(12389, "198.18.5.0/24", "ROSTELECOM-AS", "RU", "cymru")
+    assert info == ASInfo(12389, "93.184.5.0/24", "ROSTELECOM-AS", "RU", "cymru")
     assert resolver.asn_of(PROBE_IP) == 12389
     assert resolver.lookup(PROBE_IP) == info
 
@@ -457,7 +456,7 @@ def _dns_over_https(server: FakeDNS) -> StreamHandler:
 @pytest.mark.parametrize("transport", ["tcp", "tls", "https"])
 async def test_cymru_over_streams(loopback, ca, trusting: ssl.SSLContext, transport: str) -> None:
     server = FakeDNS()
-    server.txt("5.5.18.198.origin.asn.cymru.com", "12389 | 198.18.5.0/24 | RU | ripencc |")
+    server.txt("5.5.184.93.origin.asn.cymru.com", "12389 | 93.184.5.0/24 | RU | ripencc |")
     server.txt("as12389.asn.cymru.com", "12389 | RU | ripencc | 2001-01-01 | ROSTELECOM-AS, RU")
     handler = _dns_over_https(server) if transport == "https" else _dns_over_stream(server)
     tls = loopback.server_context(ca, "doh.example.test") if transport != "tcp" else None
@@ -469,7 +468,7 @@ async def test_cymru_over_streams(loopback, ca, trusting: ssl.SSLContext, transp
         }[transport]
         resolver = ASNResolver(None, cymru_resolver=parse_resolver(spec), verify=trusting)
         info = await resolver.lookup_async(PROBE_IP)
-    assert info == ASInfo(12389, "198.18.5.0/24", "ROSTELECOM-AS", "RU", "cymru")
+    assert info == ASInfo(12389, "93.184.5.0/24", "ROSTELECOM-AS", "RU", "cymru")
 
 
 async def test_cymru_over_untrusted_tls(loopback, other_ca, trusting: ssl.SSLContext) -> None:
@@ -491,17 +490,17 @@ async def test_cymru_ipv6_nibbles(fake_dns: tuple[ResolverSpec, FakeDNS]) -> Non
 
 async def test_cymru_failures_are_notes(fake_dns: tuple[ResolverSpec, FakeDNS]) -> None:
     spec, server = fake_dns
-    server.txt("1.5.18.198.origin.asn.cymru.com", "nonsense")
-    server.silent.add("2.5.18.198.origin.asn.cymru.com")
+    server.txt("1.5.184.93.origin.asn.cymru.com", "nonsense")
+    server.silent.add("2.5.184.93.origin.asn.cymru.com")
     resolver = ASNResolver(None, cymru_resolver=spec, timeout=0.3)
     notes = {
         address: (await resolver.lookup_async(address)).note
-        for address in ("198.18.5.1", "198.18.5.2", "198.18.5.3", "192.168.1.1")
+        for address in ("93.184.5.1", "93.184.5.2", "93.184.5.3", "192.168.1.1")
     }
     assert notes == {
-        "198.18.5.1": "malformed answer from Team Cymru",
-        "198.18.5.2": "Team Cymru's DNS service failed (generic_timeout_error)",
-        "198.18.5.3": "not announced (Team Cymru)",
+        "93.184.5.1": "malformed answer from Team Cymru",
+        "93.184.5.2": "Team Cymru's DNS service failed (generic_timeout_error)",
+        "93.184.5.3": "not announced (Team Cymru)",
         "192.168.1.1": "reserved address",
     }
     assert "1.168.192.origin.asn.cymru.com" not in server.asked
@@ -511,10 +510,10 @@ async def test_concurrent_cymru_lookups_share_queries(
     fake_dns: tuple[ResolverSpec, FakeDNS],
 ) -> None:
     spec, server = fake_dns
-    addresses = [f"198.18.{i}.1" for i in range(10)]
+    addresses = [f"93.184.{i}.1" for i in range(10)]
     for i in range(10):
         asn = 9198 if i % 2 else 12389
-        server.txt(f"1.{i}.18.198.origin.asn.cymru.com", f"{asn} | 198.18.{i}.0/24 | KZ | r |")
+        server.txt(f"1.{i}.184.93.origin.asn.cymru.com", f"{asn} | 93.184.{i}.0/24 | KZ | r |")
     server.txt("as9198.asn.cymru.com", "9198 | KZ | ripencc | 2001-01-01 | KAZTELECOM-AS, KZ")
     server.txt("as12389.asn.cymru.com", "12389 | RU | ripencc | 2001-01-01 | ROSTELECOM-AS, RU")
     resolver = ASNResolver(None, cymru_resolver=spec, timeout=1)
@@ -532,14 +531,14 @@ async def test_cancelled_lookup_does_not_cancel_the_shared_query(
     fake_dns: tuple[ResolverSpec, FakeDNS],
 ) -> None:
     spec, server = fake_dns
-    server.txt("5.5.18.198.origin.asn.cymru.com", "12389 | 198.18.5.0/24 | RU | r |")
+    server.txt("5.5.184.93.origin.asn.cymru.com", "12389 | 93.184.5.0/24 | RU | r |")
     resolver = ASNResolver(None, cymru_resolver=spec, timeout=1)
     first = asyncio.ensure_future(resolver.lookup_async(PROBE_IP))
     second = asyncio.ensure_future(resolver.lookup_async(PROBE_IP))
     await asyncio.sleep(0)
     first.cancel()
     assert (await second).asn == 12389
-    assert server.asked["5.5.18.198.origin.asn.cymru.com"] == 1
+    assert server.asked["5.5.184.93.origin.asn.cymru.com"] == 1
 
 
 # --- netprobe asn update, against a loopback web server ----------------------------------
@@ -548,9 +547,9 @@ async def test_cancelled_lookup_does_not_cancel_the_shared_query(
 def small_rib_dump() -> bytes:
     """Four routes; the origin is the last AS of the path, the lowest of a final AS_SET."""
     return rib_dump(
-        ("198.18.0.0/15", [(AS_SEQUENCE, [3333, 9198])]),
-        ("198.18.5.0/24", [(AS_SEQUENCE, [3333, 1299, 12389])]),
-        ("198.19.0.0/16", [(AS_SEQUENCE, [3333]), (AS_SET, [2914, 1299])]),
+        ("93.184.0.0/15", [(AS_SEQUENCE, [3333, 9198])]),
+        ("93.184.5.0/24", [(AS_SEQUENCE, [3333, 1299, 12389])]),
+        ("93.185.0.0/16", [(AS_SEQUENCE, [3333]), (AS_SET, [2914, 1299])]),
         ("2001:db8::/32", [(AS_SEQUENCE, [3333, 6939])]),
     )
 
@@ -641,10 +640,10 @@ def test_update_database(tmp_path: Path, site: _Site, path: str) -> None:
 
     resolver = ASNResolver(result.db_path)
     assert resolver.lookup(PROBE_IP) == ASInfo(
-        12389, "198.18.5.0/24", "ROSTELECOM-AS PJSC Rostelecom", "RU", "pyasn"
+        12389, "93.184.5.0/24", "ROSTELECOM-AS PJSC Rostelecom", "RU", "pyasn"
     )
-    assert resolver.lookup("198.18.200.1").asn == 9198
-    assert resolver.lookup("198.19.1.1").asn == 1299
+    assert resolver.lookup("93.184.200.1").asn == 9198
+    assert resolver.lookup("93.185.1.1").asn == 1299
     assert load_ipasn(result.db_path).lookup("2001:db8::1") == (6939, "2001:db8::/32")
     assert resolver.as_name_of(3333) == ("RIPE-NCC-AS Réseaux IP Européens", "NL")
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["asnames.json", "ipasn.dat"]
@@ -711,7 +710,7 @@ def test_update_without_names_still_installs_the_data(tmp_path: Path, site: _Sit
     assert result.note == f"AS names not updated: no AS names found in {site.url('/autnums.html')}"
     assert result.names_path is None
     assert ASNResolver(result.db_path).lookup(PROBE_IP) == ASInfo(
-        12389, "198.18.5.0/24", None, None, "pyasn"
+        12389, "93.184.5.0/24", None, None, "pyasn"
     )
 
 
@@ -722,7 +721,7 @@ def _answer(method: str, ip: str | None) -> IPAnswer:
     return IPAnswer(method, ip, None if ip else "generic_timeout_error")
 
 
-A, B = "198.18.5.5", "198.18.7.7"
+A, B = "93.184.5.5", "93.184.7.7"
 
 
 @pytest.mark.parametrize(
@@ -748,14 +747,14 @@ def test_choose_ip(answers: list[tuple[str, str | None]], choice: IPChoice | Non
 @pytest.mark.parametrize(
     ("body", "status", "ip", "failure"),
     [
-        (b"198.18.5.5\n", 200, A, None),
-        (b"  198.18.5.5  ", 200, A, None),
+        (b"93.184.5.5\n", 200, A, None),
+        (b"  93.184.5.5  ", 200, A, None),
         (b"10.1.2.3\n", 200, None, "not a public IP address"),
         (b"127.0.0.1", 200, None, "not a public IP address"),
         (b"<html>captive portal</html>", 200, None, "not a public IP address"),
-        (b"198.18.5.5" * 100, 200, None, "not a public IP address"),
+        (b"93.184.5.5" * 100, 200, None, "not a public IP address"),
         (b"\xff\xfe", 200, None, "not a public IP address"),
-        (b"198.18.5.5", 503, None, "HTTP status 503"),
+        (b"93.184.5.5", 503, None, "HTTP status 503"),
     ],
     ids=["ip", "spaces", "private", "loopback", "html", "long", "binary", "status"],
 )
@@ -783,7 +782,7 @@ async def test_http_echo_refused(trusting: ssl.SSLContext, loopback) -> None:
 async def test_dns_echoes(fake_dns: tuple[ResolverSpec, FakeDNS], trusting: ssl.SSLContext) -> None:
     spec, server = fake_dns
     server.txt("whoami.cloudflare", A, rdclass="CH")
-    server.txt("o-o.myaddr.l.google.com", "edns0-client-subnet 198.18.0.0/24", A)
+    server.txt("o-o.myaddr.l.google.com", "edns0-client-subnet 93.184.0.0/24", A)
     server.records[("myip.opendns.com", "A", "IN")] = [A]
     server.txt("bogon.test", "192.168.1.1")
     where = f"127.0.0.1:{spec.port}"
@@ -824,7 +823,7 @@ def _identity_resolver(tmp_path: Path) -> ASNResolver:
 
 
 async def test_discover_probe(tmp_path: Path, site: _Site, trusting: ssl.SSLContext) -> None:
-    site.pages["/ip"] = (200, b"198.18.5.5\n")
+    site.pages["/ip"] = (200, b"93.184.5.5\n")
     identity = await discover_probe(
         ip_services=[site.url("/ip"), f"http://127.0.0.1:{site.server_address[1]}/missing"],
         resolver=_identity_resolver(tmp_path),
@@ -846,7 +845,7 @@ async def test_discover_probe(tmp_path: Path, site: _Site, trusting: ssl.SSLCont
 async def test_discover_probe_overrides_touch_no_network(
     tmp_path: Path, site: _Site, trusting: ssl.SSLContext
 ) -> None:
-    site.pages["/ip"] = (200, b"198.18.5.5\n")
+    site.pages["/ip"] = (200, b"93.184.5.5\n")
     identity = await discover_probe(
         ip_services=[site.url("/ip")],
         resolver=_identity_resolver(tmp_path),
@@ -880,7 +879,7 @@ async def test_discover_probe_when_nothing_answers(
 async def test_probe_ip_is_never_logged_nor_noted(
     tmp_path: Path, site: _Site, trusting: ssl.SSLContext, caplog: pytest.LogCaptureFixture
 ) -> None:
-    unannounced = "198.19.77.77"
+    unannounced = "93.185.77.77"
     site.pages["/a"] = (200, unannounced.encode())
     site.pages["/b"] = (200, unannounced.encode())
     caplog.set_level(logging.DEBUG)
@@ -897,11 +896,11 @@ async def test_probe_ip_is_never_logged_nor_noted(
     assert unannounced not in repr(identity.note) + str(identity.ip_method)
 
 
-@pytest.mark.parametrize("url", ["ftp://198.18.0.80/", "198.18.0.80", "http:///ip", "file:///x"])
+@pytest.mark.parametrize("url", ["ftp://93.184.0.80/", "93.184.0.80", "http:///ip", "file:///x"])
 def test_validate_ip_service_rejects(url: str) -> None:
     with pytest.raises(ValueError, match="give an http:// or https:// URL"):
         validate_ip_service(url)
 
 
 def test_validate_ip_service_accepts_plain_http() -> None:
-    assert validate_ip_service(" http://198.19.0.80/ ") == "http://198.19.0.80/"
+    assert validate_ip_service(" http://93.185.0.80/ ") == "http://93.185.0.80/"

@@ -101,15 +101,15 @@ def test_asn_usage_errors(args: list[str], fragment: str) -> None:
 
 def test_asn_lookup_from_a_data_file(tmp_path: Path) -> None:
     db = tmp_path / "ipasn.dat"
-    db.write_text("; test\n198.18.0.0/15\t9198\n")
+    db.write_text("; test\n93.184.0.0/15\t9198\n")
     (tmp_path / "asnames.json").write_text('{"9198": "KAZTELECOM-AS, KZ"}')
-    code, stdout, _ = invoke("asn", "lookup", "--asn-db", str(db), "--format", "json", "198.18.5.5")
+    code, stdout, _ = invoke("asn", "lookup", "--asn-db", str(db), "--format", "json", "93.184.5.5")
     assert code == 0
     assert json.loads(stdout) == [
         {
-            "address": "198.18.5.5",
+            "address": "93.184.5.5",
             "asn": 9198,
-            "prefix": "198.18.0.0/15",
+            "prefix": "93.184.0.0/15",
             "as_name": "KAZTELECOM-AS",
             "cc": "KZ",
             "source": "pyasn",
