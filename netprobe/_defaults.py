@@ -4,9 +4,10 @@ __all__ = ["BODY_CAP", "CONCURRENCY", "MAX_REDIRECTS", "STEP_TIMEOUT"]
 
 STEP_TIMEOUT = 10.0
 """Seconds allowed for each network step (OONI uses 10 s for connect, handshake and fetch)."""
-CONCURRENCY = 256
+CONCURRENCY = 1024
 """Targets measured at once: enough that a list with many blackholed targets, each holding
-its slot for a whole timeout, does not queue the rest behind them."""
+its slot for a whole timeout, does not queue the rest behind them. Memory does not grow
+with it: each body in flight holds only its first bytes (``probe.http.BODY_KEPT``)."""
 BODY_CAP = 1 << 20
 """Most bytes of a response body ever read."""
 MAX_REDIRECTS = 10

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
     from netprobe.history import Loaded
     from netprobe.model.addresses import IPNetwork
-    from netprobe.report import ProbeInfo
+    from netprobe.report import ProbeInfo, RenderedResults
     from netprobe.runner import ProbeOptions, RunResult, TargetResult
     from netprobe.session import Plan
     from netprobe.targets import Service, Target
@@ -219,7 +219,7 @@ def _run_options(command: Callable[..., None]) -> Callable[..., None]:
                      "certifi."),
         click.option("--timeout", type=click.FloatRange(0.1, 300), default=STEP_TIMEOUT,
                      show_default=True, help="Seconds allowed for each network step."),
-        click.option("--concurrency", type=click.IntRange(1, 1024), default=CONCURRENCY,
+        click.option("--concurrency", type=click.IntRange(1, 4096), default=CONCURRENCY,
                      show_default=True, help="Targets measured at once."),
         click.option("--asn-db", metavar="PATH",
                      help="IPASN data file for ASN lookups (default: the one `netprobe asn "
@@ -280,12 +280,15 @@ def run_command(
 
     from rich.console import Console
 
+    from netprobe.report import RenderedResults
     from netprobe.runner import RunResult, judge_services
     from netprobe.session import measure, probe_info
 
     run = RunResult(started_at=_now())
     identity: list[ProbeIdentity] = []
-    emit = _JsonLines() if fmt == "jsonl" else None
+    # Results are made into JSON as they come in, so that the run ends without that wait.
+    rendered = RenderedResults() if output or fmt != "table" else None
+    emit = _JsonLines(rendered) if rendered is not None and fmt == "jsonl" else None
     stderr = Console(stderr=True)
     quiet = settings["quiet"]
     progress = _ProgressBar(stderr, len(plan.targets)) if not quiet and stderr.is_terminal else None
@@ -293,6 +296,8 @@ def run_command(
     def on_result(result: TargetResult) -> None:
         if progress is not None:
             progress.advance(result)
+        if rendered is not None:
+            rendered.add(result)
         if emit is not None:
             emit(result)
 
@@ -315,7 +320,7 @@ def run_command(
     info = probe_info(plan, identity[0] if identity else None)
     if emit is not None:
         emit.ready_asn(info.asn)  # an interrupted run still prints what it held back
-    _print_results(run, info, fmt, plan, output, quiet)
+    _print_results(run, info, fmt, plan, output, quiet, rendered)
     if run.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(_exit_code(run, fail_on))
@@ -356,6 +361,7 @@ def watch_command(
     deadline = _checked(_parse_until, until, "--until") if until else None
 
     import asyncio
+    import gc
 
     from rich.console import Console
 
@@ -370,6 +376,7 @@ def watch_command(
     def on_run(run: RunResult) -> None:
         if not settings["quiet"]:
             stderr.print(summary_line(run))
+        gc.collect()  # between runs, nothing waits on the loop: the oldest generation too
 
     try:
         done = asyncio.run(
@@ -514,9 +521,11 @@ def _plan(
     from netprobe.session import Plan
 
     _configure_logging(quiet, verbose)
-    _raise_open_file_limit()
+    _steady_garbage_collector()
     targets, services = _collect_targets(urls, list_names, files)
-    options, notes = _probe_options(resolver, control_resolvers, ca_bundle, timeout, concurrency)
+    options, notes = _probe_options(
+        resolver, control_resolvers, ca_bundle, timeout, _targets_at_once(concurrency)
+    )
     options = replace(options, routable=routable)
     notes += vantage_notes(tunnel=default_route_tunnel())
     networks = _asn_resolver(asn_db, options)
@@ -576,9 +585,10 @@ def _asn_resolver(asn_db: str | None, options: ProbeOptions) -> ASNResolver:
     try:
         resolver = ASNResolver(
             asn_db if asn_db else DEFAULT_DB,
-            cymru_resolver=options.resolver,
+            # The AS of an address decides whether a DNS answer is consistent: never ask
+            # the resolver being judged.
+            cymru_resolver=options.control_resolvers[0],
             timeout=min(options.timeout, 4.0),
-            verify=options.verify,
             routable=options.routable,
         )
     except ASNError as exc:
@@ -592,7 +602,8 @@ class _JsonLines:
     """Prints each result as one JSON line, once this network's ASN (in every line) is known;
     results that finish before that are held back until then."""
 
-    def __init__(self) -> None:
+    def __init__(self, rendered: RenderedResults) -> None:
+        self._rendered = rendered
         self._held: list[TargetResult] = []
         self._asn: int | None = None
         self._known = False
@@ -617,9 +628,8 @@ class _JsonLines:
     def _write(self, result: TargetResult) -> None:
         import json
 
-        from netprobe.report import result_to_dict
-
-        sys.stdout.write(json.dumps(result_to_dict(result, self._asn), ensure_ascii=False) + "\n")
+        line = json.dumps(self._rendered.get(result, self._asn), ensure_ascii=False)
+        sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
 
@@ -649,14 +659,52 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _raise_open_file_limit() -> None:
-    """Hundreds of targets at once need more sockets than the usual soft limit of 1024."""
-    import resource
+def _steady_garbage_collector() -> None:
+    """Keep the collector's pauses short while hundreds of targets are measured at once.
 
+    A full collection walks every object alive: the modules loaded, then every result
+    measured so far; with a full list each one stalled the event loop for up to 120 ms,
+    long enough to make other targets' steps late. The modules are moved out of the
+    collector's sight (they live as long as the process), and the young generations are
+    collected in bigger, rarer batches; the oldest is left for the end of the process
+    (and, for `watch`, for the pause between runs).
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(700, 10, 100_000)
+
+
+_SOCKETS_PER_TARGET = 6
+"""At most, for one target at a time: four DNS queries, connects to two addresses."""
+
+
+def _targets_at_once(wanted: int) -> int:
+    """``wanted``, or fewer if this system lets the process open too few sockets for it.
+
+    Hundreds of targets at once need more sockets than the usual soft limit (1024 on
+    Linux, 256 on macOS): it is raised as far as the hard limit allows."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return wanted
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    target = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # macOS may refuse more than OPEN_MAX: keep what there is
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    room = max(16, (soft - 64) // _SOCKETS_PER_TARGET)
+    if room < wanted:
+        logging.getLogger("netprobe").info(
+            "measuring %d targets at a time: the open-file limit is %d", room, soft
+        )
+    return min(wanted, room)
 
 
 def _configure_logging(quiet: bool, verbose: int) -> None:
@@ -726,24 +774,34 @@ def _verify_context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def _print_results(
-    run: RunResult, info: ProbeInfo, fmt: str, plan: Plan, output: str | None, quiet: bool
+    run: RunResult,
+    info: ProbeInfo,
+    fmt: str,
+    plan: Plan,
+    output: str | None,
+    quiet: bool,
+    rendered: RenderedResults | None,
 ) -> None:
     import json
 
     from rich.console import Console
 
     from netprobe.render import results_table, summary_line
-    from netprobe.report import build_report, write_json
+    from netprobe.report import build_report, report_text, write_json
     from netprobe.session import report_options
 
-    report = build_report(run, info, report_options(plan, fmt))
+    report = build_report(run, info, report_options(plan, fmt), rendered)
+    text = report_text(report, rendered, run) if rendered is not None else None
     if output:
         try:
-            write_json(output, report)
+            write_json(output, text or report)
         except OSError as exc:
             _die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
     if fmt == "json":
-        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        # Indented for a person at a terminal; compact for programs (and far faster).
+        if text is None or sys.stdout.isatty():
+            text = json.dumps(report, ensure_ascii=False, indent=2)
+        sys.stdout.write(text + "\n")
     elif fmt == "table":
         stdout = Console(highlight=False, soft_wrap=False)
         stdout.print(results_table(run.results, run.services))

@@ -87,7 +87,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 _Step = TypeVar("_Step", TLSObservation, HTTPObservation)
 
 INNOCUOUS_NAME = "example.org"
@@ -196,6 +195,14 @@ def judge_services(
     return judged
 
 
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """What the control resolvers said of a name."""
+
+    addresses: list[str]
+    nxdomain: bool
+
+
 @dataclass(slots=True)
 class _Resolution:
     local: list[str]
@@ -245,14 +252,32 @@ class _Shared:
         timeout: float,
         t_origin: float,
     ) -> DNSObservation:
+        _, final = await self.query_early(
+            domain, qtype, resolver, role, timeout=timeout, t_origin=t_origin
+        )
+        return await final
+
+    async def query_early(
+        self,
+        domain: str,
+        qtype: Literal["A", "AAAA"],
+        resolver: dns.ResolverSpec,
+        role: Role,
+        *,
+        timeout: float,
+        t_origin: float,
+    ) -> tuple[DNSObservation, asyncio.Future[DNSObservation]]:
+        """The first reply, and the observation to come once late replies were listened
+        for (:func:`netprobe.probe.dns.query_early`). A query holds its resolver's slot
+        until its first reply only: listening costs the resolver nothing."""
         async with self.dns_slots[str(resolver)]:
-            return await dns.query(
+            return await dns.query_early(
                 domain, qtype, resolver, role, timeout=timeout, t_origin=t_origin,
                 doh_client=self.doh_client,
             )  # fmt: skip
 
 
-DNS_IN_FLIGHT = 64
+DNS_IN_FLIGHT = 256
 """Queries in flight to one resolver at a time."""
 
 
@@ -264,12 +289,15 @@ class _Measurement:
         self.options = options
         self.shared = shared
         self.t_origin = time.monotonic()
-        self.dns: list[DNSObservation] = []
+        self.dns: list[tuple[DNSObservation, asyncio.Future[DNSObservation]]] = []
+        """Each query's first reply, and its final observation (late replies) to come."""
         self.tcp: list[TCPObservation] = []
         self.tls: list[TLSObservation] = []
         self.http: list[HTTPObservation] = []
-        self._resolutions: dict[str, _Resolution] = {}
-        self._connected: dict[tuple[str, int], list[str]] = {}
+        self._lookups: dict[str, tuple[asyncio.Future[list[str]], asyncio.Future[_Control]]] = {}
+        self._connected: dict[tuple[str, int, Role], list[str]] = {}
+        self._local_ipv6: set[str] = set()
+        """Names the resolver under test gave IPv6 addresses for."""
 
     @property
     def _verify(self) -> ssl.SSLContext:
@@ -284,7 +312,7 @@ class _Measurement:
             domain=self.target.domain,
             scheme=self.target.scheme,
             port=self.target.port,
-            dns=tuple(self.dns),
+            dns=tuple(_final(first, final) for first, final in self.dns),
             tcp=tuple(self.tcp),
             tls=tuple(self.tls),
             http=tuple(self.http),
@@ -294,13 +322,17 @@ class _Measurement:
         )
 
     async def run(self) -> Observations:
+        await self._steps()
+        await asyncio.gather(*(final for _, final in self.dns), return_exceptions=True)
+        return self.observations()
+
+    async def _steps(self) -> None:
         if self.target.is_endpoint:
             proxy = self.options.control_proxy
             await asyncio.gather(
-                self._prepare(self.target.scheme, self.target.domain, self.target.port),
-                *([self._connect_via(proxy)] if proxy else []),
+                self._prepare_endpoint(), *([self._connect_via(proxy)] if proxy else [])
             )
-            return self.observations()
+            return
         url, twin = self.target.url, None
         control = None
         if self.options.control_proxy is not None:
@@ -308,12 +340,17 @@ class _Measurement:
         visited: set[str] = set()
         for hop in range(MAX_REDIRECTS + 1):
             scheme, host, port = url_endpoint(url)
-            address = await self._prepare(scheme, host, port)
-            if address is None:
+            connected = await self._prepare(scheme, host, port)
+            if not connected:
                 break
-            if hop == 0 and scheme == "http":
-                twin = asyncio.create_task(self._fetch_https_twin(url, address, host))
-            exchange = await self._fetch(url, address, host, hop)
+            if scheme == "https":
+                exchange = await self._fetch_secure(url, connected, host, port, hop)
+                if exchange is None:
+                    break
+            else:
+                if hop == 0:
+                    twin = asyncio.create_task(self._fetch_https_twin(url, connected[0], host))
+                exchange = await self._fetch(url, connected[0], host, hop)
             visited.add(url)
             following = _redirect_target(exchange)
             if following is None or following in visited:
@@ -322,46 +359,69 @@ class _Measurement:
         for task in (twin, control):
             if task is not None:
                 await task
-        return self.observations()
 
     # -- DNS, TCP and TLS for one host ------------------------------------------------------
 
-    async def _prepare(self, scheme: str, host: str, port: int) -> str | None:
-        """Run the steps before HTTP; return the address to fetch from, or None to stop."""
-        resolution = await self._resolve(host)
-        # A suspect answer gets checked alongside the connects: does the address serve a
-        # blockpage over plain HTTP, does it hold a valid certificate for the name?
-        checks: list[Awaitable[object]] = []
-        suspect = resolution.connectable(resolution.local) if resolution.suspect else []
-        if suspect and scheme == "https":
-            checks.append(self._http(f"http://{host}/", suspect[0], host, "dns_check", 0))
-        if suspect and scheme == "http":
-            checks.append(self._tls_pair(suspect[0], 443, host))
-        running_checks = asyncio.gather(*checks)
-        connected = await self._connect(host, port, resolution)
-        address = connected[0] if connected else None
-        if scheme in _TLS_SCHEMES and connected:
-            verified = await asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
-            address = next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
-        await running_checks
-        return address
+    async def _prepare(self, scheme: str, host: str, port: int) -> list[str]:
+        """Run the steps before TLS and HTTP; return the local addresses that connected.
 
-    async def _resolve(self, host: str) -> _Resolution:
-        if host in self._resolutions:
-            return self._resolutions[host]
+        Connecting needs only the local answer: it starts as soon as that is in, while the
+        control answers (needed to judge, and to connect to control's addresses when the
+        local answer is suspect) may still be on their way."""
+        local_answer, control_answer = self._lookup(host)
+        local = await local_answer
+        connecting = asyncio.ensure_future(self._connect(host, port, local, "local"))
+        control = await control_answer
+        resolution = _Resolution(local, control.addresses, self.options.routable, control.nxdomain)
+        # A suspect answer gets checked alongside the connects: does the address serve a
+        # blockpage over plain HTTP, does it hold a valid certificate for the name? Control's
+        # own addresses are connected to as well.
+        checks: list[Awaitable[object]] = []
+        if resolution.suspect:
+            suspect = resolution.connectable(resolution.local)
+            if suspect and scheme == "https":
+                checks.append(self._http(f"http://{host}/", suspect[0], host, "dns_check", 0))
+            if suspect and scheme == "http":
+                checks.append(self._tls_pair(suspect[0], 443, host))
+            others = [a for a in resolution.connectable(resolution.control) if a not in local]
+            checks.append(self._connect(host, port, others, "control"))
+        running_checks = asyncio.gather(*checks)
+        connected = await connecting
+        await running_checks
+        return connected
+
+    async def _secure(self, host: str, port: int, connected: list[str]) -> str | None:
+        """The first of ``connected`` that completes a verified handshake for ``host``."""
+        verified = await asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
+        return next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
+
+    def _lookup(self, host: str) -> tuple[asyncio.Future[list[str]], asyncio.Future[_Control]]:
+        """The local and the control answers for ``host``, each on its way (once per host)."""
+        if host not in self._lookups:
+            if is_address(host):
+                # An address needs no resolution (Telegram's data centres are given as such).
+                local: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+                local.set_result([host])
+                control: asyncio.Future[_Control] = asyncio.get_running_loop().create_future()
+                control.set_result(_Control([host], nxdomain=False))
+            else:
+                local = asyncio.ensure_future(self._local_answer(host))
+                control = asyncio.ensure_future(self._control_answer(host, local))
+            self._lookups[host] = (local, control)
+        return self._lookups[host]
+
+    async def _local_answer(self, host: str) -> list[str]:
         opts = self.options
-        if is_address(host):
-            # An address needs no resolution (Telegram's data centres are given as such).
-            self._resolutions[host] = _Resolution([host], [host], opts.routable)
-            return self._resolutions[host]
-        queries = [
-            self._query(host, qtype, resolver, role)
-            for resolver, role in self._roles([opts.resolver], opts.control_resolvers)
-            for qtype in ("A", "AAAA")
-        ]
-        answers = list(await asyncio.gather(*queries))
-        local_a = next(a for a in answers if a.role == "local" and a.query_type == "A")
-        if opts.control_proxy is not None and not local_a.addresses and local_a.rcode != "NXDOMAIN":
+        answers = list(
+            await asyncio.gather(
+                *(self._query(host, q, opts.resolver, "local") for q in ("A", "AAAA"))
+            )
+        )
+        if (
+            opts.control_proxy is not None
+            and not answers[0].addresses
+            and answers[0].rcode != "NXDOMAIN"
+        ):
             # With a control proxy, a local failure seen on every try is conclusive: try
             # again (only here, where it decides something).
             answers += await asyncio.gather(
@@ -370,27 +430,37 @@ class _Measurement:
                     for _ in range(CONFIRMING_ATTEMPTS - 1)
                 )
             )
-        self.dns.extend(answers)
-        resolution = _Resolution(
-            local=self._usable(a for a in answers if a.role == "local"),
-            control=self._usable(a for a in answers if a.role == "control"),
-            routable=opts.routable,
-            control_nxdomain=any(a.role == "control" and a.failure == DNS_NXDOMAIN for a in answers)
-            and not any(a.role == "control" and a.addresses for a in answers),
-        )
-        self._resolutions[host] = resolution
-        return resolution
+        if answers[1].addresses:
+            self._local_ipv6.add(host)
+        return self._usable(answers)
 
-    def _query(
+    async def _control_answer(self, host: str, local: asyncio.Future[list[str]]) -> _Control:
+        """Control's A answer; its AAAA one only when the local answer has IPv6 addresses
+        to judge (a quarter of the queries spared for names without them)."""
+        resolvers = self.options.control_resolvers
+        answers = list(
+            await asyncio.gather(*(self._query(host, "A", r, "control") for r in resolvers))
+        )
+        await local
+        if host in self._local_ipv6:
+            answers += await asyncio.gather(
+                *(self._query(host, "AAAA", r, "control") for r in resolvers)
+            )
+        found = any(a.addresses for a in answers)
+        return _Control(
+            self._usable(answers),
+            nxdomain=not found and any(a.failure == DNS_NXDOMAIN for a in answers),
+        )
+
+    async def _query(
         self, host: str, qtype: Literal["A", "AAAA"], resolver: dns.ResolverSpec, role: Role
-    ) -> Awaitable[DNSObservation]:
-        return self.shared.query(
+    ) -> DNSObservation:
+        """The first reply; the final observation is kept for :meth:`observations`."""
+        first, final = await self.shared.query_early(
             host, qtype, resolver, role, timeout=self.options.timeout, t_origin=self.t_origin
         )
-
-    @staticmethod
-    def _roles(local: Iterable[_T], control: Iterable[_T]) -> list[tuple[_T, Role]]:
-        return [(x, "local") for x in local] + [(x, "control") for x in control]
+        self.dns.append((first, final))
+        return first
 
     def _usable(self, answers: Iterable[DNSObservation]) -> list[str]:
         """Addresses worth connecting to: bounded per family, IPv6 only where routable."""
@@ -404,31 +474,20 @@ class _Measurement:
                     bucket.append(address)
         return per_family["A"] + per_family["AAAA"]
 
-    async def _connect(self, host: str, port: int, resolution: _Resolution) -> list[str]:
-        """Connect to the local addresses (and control's when the local answer is suspect)."""
-        key = (host, port)
+    async def _connect(self, host: str, port: int, addresses: list[str], role: Role) -> list[str]:
+        """Connect to ``addresses`` (bogons never); the ones that connected."""
+        key = (host, port, role)
         if key in self._connected:
             return self._connected[key]
-        local = resolution.connectable(resolution.local)
-        control = (
-            [a for a in resolution.connectable(resolution.control) if a not in local]
-            if resolution.suspect
-            else []
-        )
-        results = list(
-            await asyncio.gather(*(self._tcp(a, port, r) for a, r in self._roles(local, control)))
-        )
-        connected = [r.address for r in results if r.role == "local" and r.failure is None]
-        if local and not connected and self.options.control_proxy is not None:
+        usable = [a for a in addresses if not is_bogon(a, self.options.routable)]
+        results = list(await asyncio.gather(*(self._tcp(a, port, role) for a in usable)))
+        connected = [r.address for r in results if r.failure is None]
+        if usable and not connected and role == "local" and self.options.control_proxy is not None:
             # With a control proxy, a failure seen on every try is conclusive: try again.
             results += await asyncio.gather(
-                *(
-                    self._tcp(a, port, "local")
-                    for a in local
-                    for _ in range(CONFIRMING_ATTEMPTS - 1)
-                )
+                *(self._tcp(a, port, role) for a in usable for _ in range(CONFIRMING_ATTEMPTS - 1))
             )
-            connected = [r.address for r in results if r.role == "local" and r.failure is None]
+            connected = [r.address for r in results if r.failure is None]
         self.tcp.extend(results)
         self._connected[key] = list(dict.fromkeys(connected))
         return self._connected[key]
@@ -438,10 +497,16 @@ class _Measurement:
             address, port, role, timeout=self.options.timeout, t_origin=self.t_origin
         )
 
-    async def _tls_pair(self, address: str, port: int, host: str) -> bool:
-        """Handshake with the host's SNI; if it fails short of a certificate, find out whether
-        the name is targeted (see :meth:`_confirm`). True when a handshake verified."""
-        first = await self._handshake(address, port, host, "target")
+    async def _tls_pair(
+        self, address: str, port: int, host: str, first: TLSObservation | None = None
+    ) -> bool:
+        """Handshake with the host's SNI (unless ``first`` was made already); if it fails
+        short of a certificate, find out whether the name is targeted (see
+        :meth:`_confirm`). True when a handshake verified."""
+        if first is None:
+            first = await self._handshake(address, port, host, "target")
+        else:
+            self.tls.append(first)
         if first.failure is None or first.handshake_completed:
             return first.failure is None
         done = await self._confirm(
@@ -529,13 +594,50 @@ class _Measurement:
                 return
             url = following
 
+    async def _prepare_endpoint(self) -> None:
+        target = self.target
+        connected = await self._prepare(target.scheme, target.domain, target.port)
+        if target.scheme == "tls" and connected:
+            await self._secure(target.domain, target.port, connected)
+
+    async def _fetch_secure(
+        self, url: str, connected: list[str], host: str, port: int, hop: int
+    ) -> HTTPObservation | None:
+        """An https page, its TLS handshake checked on the way: one handshake, not two,
+        when all is well. When the handshake does not verify, it is looked at on its own
+        (chain, innocuous name, repeats) on every address; None when none verifies."""
+        fetched = await http.fetch_traced(
+            url, address=connected[0], host=host, purpose="target", hop=hop,
+            verify=self._verify, timeout=self.options.timeout, t_origin=self.t_origin,
+            body_cap=self.options.body_cap,
+        )  # fmt: skip
+        self.http.append(fetched.exchange)
+        handshake = fetched.handshake
+        if handshake is not None and handshake.failure is None:
+            self.tls.append(handshake)
+            return await self._again_if_failed(fetched.exchange)
+        verified = await asyncio.gather(
+            self._tls_pair(connected[0], port, host, first=handshake),
+            *(self._tls_pair(a, port, host) for a in connected[1:]),
+        )
+        address = next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
+        return None if address is None else await self._fetch(url, address, host, hop)
+
     async def _fetch(self, url: str, address: str, host: str, hop: int) -> HTTPObservation:
-        exchange = await self._http(url, address, host, "target", hop)
-        if exchange.status is not None or exchange.failure not in _RETRIED_HTTP_FAILURES:
+        return await self._again_if_failed(await self._http(url, address, host, "target", hop))
+
+    async def _again_if_failed(self, exchange: HTTPObservation) -> HTTPObservation:
+        """A request that stalled or was reset, tried again: once inside a verified TLS
+        session (no name can be told apart there: a lossy link does that), and for plain
+        HTTP alternating with an innocuous Host (see :meth:`_confirm`)."""
+        url, address, host, hop = exchange.url, exchange.address, exchange.host, exchange.hop
+        if (
+            address is None
+            or exchange.status is not None
+            or exchange.failure not in _RETRIED_HTTP_FAILURES
+        ):
             return exchange
         if not url.startswith("http:"):
-            # Inside a verified TLS session no name can be told apart: a stall or a reset
-            # there is only worth one more try (a lossy link does that), never a judgement.
             return await self._http(url, address, host, "target", hop)
         scheme, _, port = url_endpoint(url)
         innocuous = f"{scheme}://{INNOCUOUS_NAME}:{port}/"
@@ -554,6 +656,13 @@ class _Measurement:
 
 
 _TLS_SCHEMES = frozenset({"https", "tls"})
+
+
+def _final(first: DNSObservation, final: asyncio.Future[DNSObservation]) -> DNSObservation:
+    """A query's observation with its late replies, or its first reply if still listening."""
+    if not final.done() or final.cancelled() or final.exception() is not None:
+        return first
+    return final.result()
 
 
 def _redirect_target(exchange: HTTPObservation) -> str | None:

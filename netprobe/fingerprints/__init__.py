@@ -23,8 +23,10 @@ from netprobe.fingerprints._match import (
     interception_issuer,
     match_blockpage,
 )
+from netprobe.fingerprints._page import SMALL_BODY_BYTES
 
 __all__ = [
+    "SMALL_BODY_BYTES",
     "Fingerprint",
     "Kind",
     "all_fingerprints",

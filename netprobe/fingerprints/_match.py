@@ -20,7 +20,10 @@ __all__ = [
 
 
 def match_blockpage(
-    status: int | None, headers: Sequence[tuple[str, str]], body: bytes
+    status: int | None,
+    headers: Sequence[tuple[str, str]],
+    body: bytes,
+    length: int | None = None,
 ) -> str | None:
     """Id of the first blockpage fingerprint the response matches, else ``None``.
 
@@ -32,8 +35,9 @@ def match_blockpage(
     or in a *small* page: at most 64 KiB (body and ``Content-Length``) and 4096
     characters of visible text. Blockpages are that small; an article that
     merely reports on blocking is not, so quoting a blockpage's words does not
-    make it one. Pass the whole body as read (up to the read cap), not a
-    prefix: a prefix of a long page without ``Content-Length`` looks small.
+    make it one. Pass the whole body as read (up to the read cap), or its first
+    :data:`SMALL_BODY_BYTES` and the ``length`` of all that was read: a prefix of
+    a long page without ``Content-Length`` looks small otherwise.
 
     Never raises: any bytes, headers or status are accepted.
     """
@@ -45,7 +49,7 @@ def match_blockpage(
     for name, value in lowered:
         if name == "location" and (found := _match_url(value, db.locations)):
             return found
-    page = Page(body, _header(lowered, "content-type"), _header(lowered, "content-length"))
+    page = Page(body, _header(lowered, "content-type"), _header(lowered, "content-length"), length)
     for link in page.small_links:
         if found := _match_url(link, db.locations):
             return found

@@ -34,7 +34,14 @@ _URL_RE = re.compile(r"""(?:https?:)?//([^\s"'<>\\()]+)""", re.IGNORECASE)
 class Page:
     """Lazily computed views of one response body."""
 
-    def __init__(self, body: bytes, content_type: str | None, content_length: str | None) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        content_type: str | None,
+        content_length: str | None,
+        length: int | None = None,
+    ) -> None:
+        """``length``: of the whole body read, when ``body`` is only its start."""
         self._body = body
         self._content_type = content_type
         # The caller may hand over only the start of a long body; a declared
@@ -46,7 +53,7 @@ class Page:
             # int() refuses strings of thousands of digits; those are long anyway
             and (len(declared) > 9 or int(declared) > SMALL_BODY_BYTES)
         )
-        self._small = len(body) <= SMALL_BODY_BYTES and not too_long
+        self._small = (length or len(body)) <= SMALL_BODY_BYTES and not too_long
 
     @functools.cached_property
     def text(self) -> str:

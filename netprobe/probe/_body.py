@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 import httpx
 
-__all__ = ["read_capped"]
+__all__ = ["Body", "read_capped"]
+
+
+class Body:
+    """A body as it is read: all of it counted and hashed, only its first ``keep`` bytes
+    held. Memory per response is bounded by ``keep``, not by the read cap, so hundreds
+    of pages read at once cost hundreds of heads, not hundreds of whole pages."""
+
+    __slots__ = ("_hash", "_keep", "head", "length")
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._hash = hashlib.sha256()
+        self.head = bytearray()
+        self.length = 0
+
+    def add(self, data: bytes) -> None:
+        self.length += len(data)
+        self._hash.update(data)
+        room = self._keep - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
 
 # zlib window bits: 16 + 15 reads gzip, 15 zlib-wrapped deflate, -15 raw deflate (which some
 # servers send as "deflate").
@@ -42,8 +68,8 @@ class _Decoder:
         return data, bool(self._zlib.unconsumed_tail)
 
 
-async def read_capped(response: httpx.Response, into: bytearray, cap: int) -> bool:
-    """Append the decoded body of the streamed ``response`` to ``into``, ``cap`` bytes at most.
+async def read_capped(response: httpx.Response, into: Body, cap: int) -> bool:
+    """Add the decoded body of the streamed ``response`` to ``into``, ``cap`` bytes at most.
 
     Returns whether the body was longer than the cap (reading stops there), or could not
     be decoded (what decoded is kept)::
@@ -55,12 +81,12 @@ async def read_capped(response: httpx.Response, into: bytearray, cap: int) -> bo
     """
     decoder = _Decoder(response.headers.get("content-encoding"))
     async for chunk in response.aiter_raw():
-        room = cap - len(into)
+        room = cap - into.length
         try:
             data, left_over = decoder.decode(chunk, room + 1)
         except zlib.error:
             return True
-        into += data[:room]
+        into.add(data[:room])
         if len(data) > room or left_over:
             return True
     return False

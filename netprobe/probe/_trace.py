@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+import time
 from typing import Any
 
 import httpcore
@@ -18,20 +20,36 @@ class ConnectionTrace:
         finally:
             await trace.close_abandoned()
 
-    Tells the peer address, whether the TCP connection opened, and whether the TLS
-    handshake was under way when the request ended.
+    Tells the peer address, whether the TCP connection opened, whether the TLS
+    handshake was under way when the request ended, and the session it made.
     """
 
-    __slots__ = ("_stream", "connected", "in_tls_handshake", "peer")
+    __slots__ = (
+        "_stream",
+        "connect_started",
+        "connected",
+        "in_tls_handshake",
+        "peer",
+        "tls_done",
+        "tls_object",
+    )
 
     def __init__(self) -> None:
         self.peer: str | None = None
         self.connected = False
         self.in_tls_handshake = False
+        self.connect_started: float | None = None
+        """``time.monotonic()`` when the TCP connect began."""
+        self.tls_done: float | None = None
+        """``time.monotonic()`` when the TLS handshake completed."""
+        self.tls_object: ssl.SSLObject | None = None
+        """The TLS session of a completed handshake (verified: httpx checks it)."""
         self._stream: httpcore.AsyncNetworkStream | None = None
 
     async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.complete":
+        if event == "connection.connect_tcp.started":
+            self.connect_started = time.monotonic()
+        elif event == "connection.connect_tcp.complete":
             self._stream = info["return_value"]
             self.connected = True
             server = self._stream.get_extra_info("server_addr") if self._stream else None
@@ -40,6 +58,10 @@ class ConnectionTrace:
             self.in_tls_handshake = True
         elif event == "connection.start_tls.complete":
             self.in_tls_handshake = False
+            self.tls_done = time.monotonic()
+            stream = info["return_value"]
+            ssl_object = stream.get_extra_info("ssl_object") if stream else None
+            self.tls_object = ssl_object if isinstance(ssl_object, ssl.SSLObject) else None
 
     async def close_abandoned(self) -> None:
         """Close the TCP connection of a TLS handshake that was cancelled (a timeout).

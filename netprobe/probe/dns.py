@@ -44,7 +44,7 @@ from netprobe.observations import (
     Role,
 )
 
-from ._body import read_capped
+from ._body import Body, read_capped
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
 from ._trace import ConnectionTrace
@@ -61,6 +61,7 @@ __all__ = [
     "exchange",
     "parse_resolver",
     "query",
+    "query_early",
     "system_resolver",
 ]
 
@@ -206,44 +207,95 @@ async def query(
     bootstrap address, with its name as Host and SNI. ``verify`` checks DoT servers
     (default: :func:`~netprobe.probe.tls.make_verify_context` with no bundle); do not share
     a context with httpx, which sets its ALPN to ``http/1.1``. ``duration_ms`` runs to the
-    first reply. Never raises for network failures or malformed replies.
+    first reply; over UDP, late replies are listened for :data:`LATE_REPLY_WINDOW` after
+    it. Never raises for network failures or malformed replies.
+    """
+    _, final = await query_early(
+        domain, query_type, resolver, role, timeout=timeout, t_origin=t_origin,
+        doh_client=doh_client, verify=verify,
+    )  # fmt: skip
+    return await final
+
+
+async def query_early(
+    domain: str,
+    query_type: Literal["A", "AAAA"],
+    resolver: ResolverSpec,
+    role: Role,
+    *,
+    timeout: float,
+    t_origin: float,
+    doh_client: httpx.AsyncClient | None = None,
+    verify: ssl.SSLContext | None = None,
+) -> tuple[DNSObservation, asyncio.Future[DNSObservation]]:
+    """As :func:`query`, but returns at the first reply: its observation, and the final one
+    (with any late replies) still to come. Whoever only needs the answer to go on (to
+    connect) need not wait out the window in which injected duplicates may arrive::
+
+        first, final = await query_early("example.com", "A", resolver, "local", ...)
+        connect_to(first.addresses)
+        observation = await final
     """
     clock = Stopwatch(t_origin)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    late: tuple[tuple[str, ...], ...] = ()
+
+    def observed(
+        answer: _Answer, duration_ms: float, late: tuple[tuple[str, ...], ...] = ()
+    ) -> DNSObservation:
+        return DNSObservation(
+            domain=domain,
+            query_type=query_type,
+            resolver=str(resolver),
+            role=role,
+            t0=clock.t0,
+            duration_ms=duration_ms,
+            failure=answer.failure,
+            rcode=answer.rcode,
+            addresses=answer.addresses,
+            cnames=answer.cnames,
+            ttl=answer.ttl,
+            late_replies=late,
+        )
+
+    channel: _UDPChannel | None = None
     try:
         message = dns.message.make_query(domain, query_type, use_edns=0, payload=_EDNS_PAYLOAD)
         if resolver.transport == "udp":
-            async with _udp_channel(message, resolver) as channel:
-                reply = await channel.first_reply(deadline)
-                duration_ms = clock.elapsed_ms()
-                late = await channel.late_replies(
-                    reply, min(loop.time() + LATE_REPLY_WINDOW, deadline)
-                )
+            channel = await _UDPChannel.open(message, resolver)
+            reply = await channel.first_reply(deadline)
         else:
             async with asyncio.timeout_at(deadline):
                 reply = await _exchange(message, resolver, doh_client, verify)
-            duration_ms = clock.elapsed_ms()
+        duration_ms = clock.elapsed_ms()
         answer = _read_answer(reply, message)
-    except ServerMisbehavingError:
-        answer, duration_ms = _Answer(DNS_SERVER_MISBEHAVING), clock.elapsed_ms()
     except Exception as exc:
-        answer, duration_ms = _Answer(failure_from_exception(exc)), clock.elapsed_ms()
-    return DNSObservation(
-        domain=domain,
-        query_type=query_type,
-        resolver=str(resolver),
-        role=role,
-        t0=clock.t0,
-        duration_ms=duration_ms,
-        failure=answer.failure,
-        rcode=answer.rcode,
-        addresses=answer.addresses,
-        cnames=answer.cnames,
-        ttl=answer.ttl,
-        late_replies=late,
-    )
+        if channel is not None:
+            channel.close()
+        failure = (
+            DNS_SERVER_MISBEHAVING
+            if isinstance(exc, ServerMisbehavingError)
+            else failure_from_exception(exc)
+        )
+        return _done(observed(_Answer(failure), clock.elapsed_ms()))
+    first = observed(answer, duration_ms)
+    if channel is None:
+        return first, _done(first)[1]
+
+    async def listen(udp: _UDPChannel) -> DNSObservation:
+        try:
+            late = await udp.late_replies(reply, min(loop.time() + LATE_REPLY_WINDOW, deadline))
+        finally:
+            udp.close()
+        return observed(answer, duration_ms, late) if late else first
+
+    return first, asyncio.ensure_future(listen(channel))
+
+
+def _done(observation: DNSObservation) -> tuple[DNSObservation, asyncio.Future[DNSObservation]]:
+    final: asyncio.Future[DNSObservation] = asyncio.get_running_loop().create_future()
+    final.set_result(observation)
+    return observation, final
 
 
 class ServerMisbehavingError(Exception):
@@ -364,6 +416,19 @@ class _UDPChannel(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_resending()
 
+    @classmethod
+    async def open(cls, query: dns.message.Message, resolver: ResolverSpec) -> _UDPChannel:
+        """A channel whose socket is connected to ``resolver``; the query is on its way."""
+        loop = asyncio.get_running_loop()
+        _, channel = await loop.create_datagram_endpoint(
+            lambda: cls(query), remote_addr=(resolver.address, resolver.port)
+        )
+        return channel
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
     async def first_reply(self, deadline: float) -> dns.message.Message:
         """The first reply to the query; garbage and replies to other queries are skipped."""
         try:
@@ -412,14 +477,11 @@ class _UDPChannel(asyncio.DatagramProtocol):
 async def _udp_channel(
     query: dns.message.Message, resolver: ResolverSpec
 ) -> AsyncIterator[_UDPChannel]:
-    loop = asyncio.get_running_loop()
-    transport, channel = await loop.create_datagram_endpoint(
-        lambda: _UDPChannel(query), remote_addr=(resolver.address, resolver.port)
-    )
+    channel = await _UDPChannel.open(query, resolver)
     try:
         yield channel
     finally:
-        transport.close()
+        channel.close()
 
 
 async def _exchange(
@@ -467,7 +529,7 @@ async def _exchange_doh(
     url = httpx.URL(cast(str, resolver.url))
     query.id = 0  # RFC 8484 section 4.1: lets HTTP caches share the reply
     trace = ConnectionTrace()
-    body = bytearray()
+    body = Body(keep=_MAX_MESSAGE)
     try:
         async with client.stream(
             "POST",
@@ -484,7 +546,7 @@ async def _exchange_doh(
                 raise ServerMisbehavingError
     finally:
         await trace.close_abandoned()
-    return _parse_reply(bytes(body), query)
+    return _parse_reply(bytes(body.head), query)
 
 
 @functools.cache

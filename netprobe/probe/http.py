@@ -12,23 +12,28 @@ cap keeps what was read and sets ``body_truncated``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ssl
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
-from netprobe.fingerprints import match_blockpage
-from netprobe.observations import HTTPObservation
+from netprobe.fingerprints import SMALL_BODY_BYTES, match_blockpage
+from netprobe.observations import HTTPObservation, TLSObservation
 
-from ._body import read_capped
+from ._body import Body, read_capped
+from ._certificates import chain_of
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
-from ._html import extract_title
+from ._html import TITLE_SCAN_BYTES, extract_title
 from ._trace import ConnectionTrace
 
-__all__ = ["REQUEST_HEADERS", "fetch"]
+__all__ = ["BODY_KEPT", "REQUEST_HEADERS", "Fetched", "fetch", "fetch_traced"]
+
+BODY_KEPT = max(SMALL_BODY_BYTES, TITLE_SCAN_BYTES)
+"""Bytes of each body held in memory, for its title and the blockpage fingerprints (a
+page longer than this is no blockpage); the rest is only counted and hashed."""
 
 REQUEST_HEADERS = {
     "User-Agent": (
@@ -43,6 +48,14 @@ REQUEST_HEADERS = {
 
 _MAX_HEADERS = 100
 _MAX_HEADER_TEXT = 1024
+
+
+class Fetched(NamedTuple):
+    exchange: HTTPObservation
+    handshake: TLSObservation | None
+    """The TLS handshake the request made (https only): verified, or failed before any
+    certificate was seen (reset, stalled...). None otherwise: no handshake began, or the
+    certificate did not verify (a handshake of its own records that chain)."""
 
 
 async def fetch(
@@ -66,6 +79,28 @@ async def fetch(
     observation's ``failure``, and ``tls_failure`` too when the TLS handshake is where it
     happened.
     """
+    fetched = await fetch_traced(
+        url, address=address, host=host, purpose=purpose, hop=hop, verify=verify,
+        timeout=timeout, t_origin=t_origin, body_cap=body_cap, proxy=proxy,
+    )  # fmt: skip
+    return fetched.exchange
+
+
+async def fetch_traced(
+    url: str,
+    *,
+    address: str | None,
+    host: str,
+    purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"],
+    hop: int,
+    verify: ssl.SSLContext,
+    timeout: float,
+    t_origin: float,
+    body_cap: int = 1 << 20,
+    proxy: str | None = None,
+) -> Fetched:
+    """As :func:`fetch`, and the TLS handshake the request made as an observation of its
+    own (``purpose="target"``), so that an https page needs one handshake, not two."""
     clock = Stopwatch(t_origin)
     exchange = _Exchange()
     failure: str | None = None
@@ -80,8 +115,9 @@ async def fetch(
     duration_ms = clock.elapsed_ms()
     responded = exchange.status is not None
     headers = tuple(exchange.headers)
-    body = bytes(exchange.body)
-    return HTTPObservation(
+    head = bytes(exchange.body.head)
+    length = exchange.body.length
+    exchange_observed = HTTPObservation(
         url=url,
         address=address or exchange.trace.peer,
         host=host,
@@ -93,16 +129,54 @@ async def fetch(
         ttfb_ms=exchange.ttfb_ms,
         status=exchange.status,
         headers=headers,
-        title=extract_title(body, exchange.charset) if responded else None,
-        body_length=len(body) if responded else None,
-        body_sha256=hashlib.sha256(body).hexdigest() if responded else None,
+        title=extract_title(head, exchange.charset) if responded else None,
+        body_length=length if responded else None,
+        body_sha256=exchange.body.sha256() if responded else None,
         body_truncated=exchange.body_truncated,
         location=exchange.location,
-        blockpage=match_blockpage(exchange.status, headers, body) if responded else None,
+        blockpage=match_blockpage(exchange.status, headers, head, length) if responded else None,
         tls_failure=failure if exchange.trace.in_tls_handshake else None,
         # Through a proxy, the connection traced is the one to the proxy, not to the site.
         connected=None if proxy is not None else exchange.trace.connected,
     )
+    handshake = _handshake(exchange.trace, failure, address, host, url, t_origin)
+    return Fetched(exchange_observed, handshake)
+
+
+def _handshake(
+    trace: ConnectionTrace,
+    failure: str | None,
+    address: str | None,
+    host: str,
+    url: str,
+    t_origin: float,
+) -> TLSObservation | None:
+    started = trace.connect_started
+    if started is None or address is None or not url.lower().startswith("https:"):
+        return None
+    observed = TLSObservation(
+        address=address,
+        port=httpx.URL(url).port or 443,
+        sni=host,
+        purpose="target",
+        t0=(started - t_origin) * 1000,
+        duration_ms=((trace.tls_done or time.monotonic()) - started) * 1000,
+        failure=None,
+        connected=True,
+    )
+    ssl_object = trace.tls_object
+    if ssl_object is not None:
+        cipher = ssl_object.cipher()
+        return replace(
+            observed,
+            handshake_completed=True,
+            version=ssl_object.version(),
+            cipher=cipher[0] if cipher else None,
+            chain=chain_of(ssl_object),
+        )
+    if trace.in_tls_handshake and failure is not None and not failure.startswith("ssl_"):
+        return replace(observed, failure=failure)
+    return None
 
 
 @dataclass(slots=True)
@@ -115,7 +189,7 @@ class _Exchange:
     headers: list[tuple[str, str]] = field(default_factory=list)
     charset: str | None = None
     location: str | None = None
-    body: bytearray = field(default_factory=bytearray)
+    body: Body = field(default_factory=lambda: Body(BODY_KEPT))
     body_truncated: bool = False
 
     def record_response(self, url: httpx.URL, response: httpx.Response, ttfb_ms: float) -> None:

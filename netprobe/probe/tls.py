@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import os
 import ssl
 from typing import Literal, NamedTuple
 
 import certifi
-from cryptography import x509
 
 from netprobe.observations import Certificate, TLSObservation
 
+from ._certificates import chain_of
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
 
@@ -150,11 +149,7 @@ async def _handshake(
         await writer.start_tls(context, server_hostname=sni)
         ssl_object: ssl.SSLObject = writer.get_extra_info("ssl_object")
         cipher = ssl_object.cipher()
-        return _Session(
-            ssl_object.version(),
-            cipher[0] if cipher else None,
-            tuple(_certificate(der) for der in _presented_chain(ssl_object)),
-        )
+        return _Session(ssl_object.version(), cipher[0] if cipher else None, chain_of(ssl_object))
     finally:
         # No close_notify exchange: asyncio would wait up to 30 s for the server's.
         writer.transport.abort()
@@ -166,25 +161,3 @@ def _unverified_context() -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _presented_chain(ssl_object: ssl.SSLObject) -> list[bytes]:
-    """The DER certificates the server sent, leaf first."""
-    # Public (and returning DER) since Python 3.13; on the private _sslobj before.
-    public = getattr(ssl_object, "get_unverified_chain", None)
-    if public is not None:
-        return list(public() or ())
-    private = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
-    if private is not None:
-        return [cert.public_bytes(ssl._ssl.ENCODING_DER) for cert in private() or ()]  # type: ignore[attr-defined]
-    leaf = ssl_object.getpeercert(binary_form=True)
-    return [leaf] if leaf else []
-
-
-def _certificate(der: bytes) -> Certificate:
-    sha256 = hashlib.sha256(der).hexdigest()
-    try:
-        cert = x509.load_der_x509_certificate(der)
-        return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), sha256)
-    except ValueError:  # DER that OpenSSL accepts but cryptography finds malformed
-        return Certificate("", "", sha256)

@@ -16,6 +16,7 @@ import binascii
 import html
 import ipaddress
 import json
+import socket
 import ssl
 import sys
 import urllib.parse
@@ -43,6 +44,8 @@ IO_TIMEOUT = 15.0
 BIG_BODY_BYTES = 50 * 1024 * 1024
 BIG_CHUNK_BYTES = 64 * 1024
 TRICKLE_INTERVAL = 1.0
+DNS_RECEIVE_BUFFER = 4 << 20
+SO_RCVBUFFORCE = 33  # Linux (root may pass rmem_max); Python's socket module lacks the name
 # TLS record: alert (21), TLS 1.2, length 2, fatal (2), handshake_failure (40).
 TLS_HANDSHAKE_FAILURE_ALERT = bytes([21, 3, 3, 0, 2, 2, 40])
 
@@ -119,7 +122,14 @@ async def _serve_dns(
         return [] if reply is None else [reply]
 
     loop = asyncio.get_running_loop()
-    await loop.create_datagram_endpoint(lambda: _UDPDNS(udp_answers or single), local_addr=(ip, 53))
+    transport, _ = await loop.create_datagram_endpoint(
+        lambda: _UDPDNS(udp_answers or single), local_addr=(ip, 53)
+    )
+    # As real resolvers do (unbound's so-rcvbuf: 4m): a burst of queries waits in the
+    # socket rather than being dropped while this single-threaded server catches up.
+    transport.get_extra_info("socket").setsockopt(
+        socket.SOL_SOCKET, SO_RCVBUFFORCE, DNS_RECEIVE_BUFFER
+    )
     await asyncio.start_server(_tcp_dns(answer), ip, 53)
 
 
@@ -507,7 +517,7 @@ class Web:
         ]
         self._by_ip = {ip: v for v in (*self._vhosts, *doh_vhosts) for ip in v.ips}
         self._bulk_nets = [
-            (ipaddress.ip_network(b["net"]), _server_context(b["pem"]))
+            (ipaddress.ip_network(b["net"]), _server_context(b["pem"]), b.get("page", "site"))
             for b in config.get("bulk_vhosts", [])
         ]
         self._by_name = {v.name: v for v in self._vhosts}
@@ -559,8 +569,12 @@ class Web:
         return self._default_context
 
     def _bulk_context(self, local_ip: str) -> ssl.SSLContext | None:
+        bulk = self._bulk(local_ip)
+        return bulk[1] if bulk else None
+
+    def _bulk(self, local_ip: str) -> tuple[Any, ssl.SSLContext, str] | None:
         address = ipaddress.ip_address(local_ip)
-        return next((context for net, context in self._bulk_nets if address in net), None)
+        return next((b for b in self._bulk_nets if address in b[0]), None)
 
     def _handler(self, tls: str, page: str) -> Handler:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -654,8 +668,9 @@ class Web:
         if page != "vhosts":
             return page, host
         vhost = self._by_ip.get(local_ip) or self._by_name.get(host)
-        if vhost is None and self._bulk_context(local_ip) is not None:
-            return "site", host
+        bulk = self._bulk(local_ip) if vhost is None else None
+        if bulk is not None:
+            return bulk[2], host
         return (vhost.page, vhost.name) if vhost else ("default", host)
 
 

@@ -36,6 +36,7 @@ from cryptography.x509.oid import NameOID
 
 __all__ = [
     "BLOCKPAGE_IP",
+    "BULK_BIG",
     "BULK_BLACKHOLED",
     "BULK_OPEN",
     "CHAT_PORT",
@@ -98,7 +99,13 @@ ISP_SERVER_IPS = (BLOCKPAGE_IP, SUBSTITUTE_IP, MITM_IP, TLS_FAILURE_IP)
 # Bulk names for the benchmark: any ``<label>.<parent>`` resolves into the parent's /24;
 # the censored ISP blackholes the second one.
 BULK_OPEN, BULK_BLACKHOLED = "open.bulk.test", "blackholed.bulk.test"
-BULK_NETS = {BULK_OPEN: "198.19.2.0/24", BULK_BLACKHOLED: "198.19.3.0/24"}
+BULK_BIG = "big.bulk.test"
+"""Served like the open ones, but every page is the 50 MiB body of big.hostile.test."""
+BULK_NETS = {
+    BULK_OPEN: "198.19.2.0/24",
+    BULK_BLACKHOLED: "198.19.3.0/24",
+    BULK_BIG: "198.19.4.0/24",
+}
 CHAT_PORT = 5222
 # An HTTP proxy on the internet side: the uncensored control view (--control-proxy).
 PROXY_IP, PROXY_PORT = "198.19.0.8", 3128
@@ -785,7 +792,12 @@ class Testbed:
                 "bulk": BULK_NETS,
             },
             "bulk_vhosts": [
-                {"net": net, "pem": issue(f"*.{parent}")} for parent, net in BULK_NETS.items()
+                {
+                    "net": net,
+                    "pem": issue(f"*.{parent}"),
+                    "page": "big" if parent == BULK_BIG else "site",
+                }
+                for parent, net in BULK_NETS.items()
             ],
             "vhosts": [
                 {

@@ -417,3 +417,15 @@ def test_reused_censored_planet_data_keeps_its_licence() -> None:
 def test_unknown_fingerprint_id() -> None:
     with pytest.raises(KeyError, match=r"no\.such\.id"):
         fingerprint_info("no.such.id")
+
+
+def test_the_start_of_a_long_page_is_not_a_small_page() -> None:
+    """A reader that keeps only a page's first bytes passes the whole length along: generic
+    wording at the top of a long article is no blockpage."""
+    wording = (
+        b"<p>Access to the requested resource has been blocked<br/>by the decision of public "
+        b"authorities.</p>"
+    )
+    assert match_blockpage(200, [], wording) == "generic.en.restricted"
+    assert match_blockpage(200, [], wording, len(wording)) == "generic.en.restricted"
+    assert match_blockpage(200, [], wording, 1 << 20) is None

@@ -18,8 +18,9 @@ import pytest
 
 from netprobe.observations import HTTPObservation
 from netprobe.probe import http as probe_http
+from netprobe.probe._body import Body
 from netprobe.probe._html import extract_title
-from netprobe.probe.http import fetch
+from netprobe.probe.http import BODY_KEPT, fetch
 
 NAME = "www.example.test"
 PAGE = b"<html><head><title>  Example\n Domain </title></head><body>hello</body></html>"
@@ -73,10 +74,12 @@ async def _fetch(
 
 
 async def test_page(loopback, monkeypatch: pytest.MonkeyPatch) -> None:
-    matched: list[tuple[int | None, tuple[tuple[str, str], ...], bytes]] = []
+    matched: list[tuple[int | None, tuple[tuple[str, str], ...], bytes, int | None]] = []
 
-    def match_blockpage(status: int | None, headers: Sequence[tuple[str, str]], body: bytes) -> str:
-        matched.append((status, tuple(headers), body))
+    def match_blockpage(
+        status: int | None, headers: Sequence[tuple[str, str]], body: bytes, length: int | None
+    ) -> str:
+        matched.append((status, tuple(headers), body, length))
         return "test-fingerprint"
 
     monkeypatch.setattr(probe_http, "match_blockpage", match_blockpage)
@@ -97,7 +100,7 @@ async def test_page(loopback, monkeypatch: pytest.MonkeyPatch) -> None:
     assert obs.ttfb_ms is not None and obs.duration_ms is not None
     assert 0 < obs.ttfb_ms <= obs.duration_ms
     assert obs.blockpage == "test-fingerprint"
-    assert matched == [(200, obs.headers, PAGE)]
+    assert matched == [(200, obs.headers, PAGE, len(PAGE))]
     request_line, *request_headers = seen[0].split("\r\n")
     assert request_line == "GET /path?q=1 HTTP/1.1"
     assert f"Host: {NAME}:{port}" in request_headers
@@ -413,3 +416,19 @@ async def test_title_charset_from_header(loopback) -> None:
     async with loopback.serve_tcp(handler) as port:
         obs = await _fetch(f"http://{NAME}:{port}/")
     assert obs.title == "Ελληνικά"
+
+
+def test_a_body_keeps_its_head_and_counts_and_hashes_the_rest() -> None:
+    body = Body(keep=4)
+    body.add(b"abcdef")
+    body.add(b"gh")
+    assert (bytes(body.head), body.length) == (b"abcd", 8)
+    assert body.sha256() == hashlib.sha256(b"abcdefgh").hexdigest()
+
+
+async def test_a_long_page_is_counted_whole_but_held_only_in_part(loopback) -> None:
+    page = b"<html><title>Long</title>" + b"x" * (3 * BODY_KEPT)
+    async with loopback.serve_tcp(respond(body=page)) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/", timeout=10.0)
+    assert (obs.title, obs.body_length) == ("Long", len(page))
+    assert obs.body_sha256 == hashlib.sha256(page).hexdigest()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from netprobe.observations import (
 )
 from netprobe.report import (
     ProbeInfo,
+    RenderedResults,
     build_report,
     load_schema,
+    report_text,
     result_schema,
     result_to_dict,
     write_json,
@@ -109,3 +112,15 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         write_json(out, {"not json": object()})
     assert out.read_text() == "old"
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+def test_report_text_is_the_report_with_results_made_as_they_came() -> None:
+    run = _run(_result(), _result("accessible", None))
+    rendered = RenderedResults()
+    for result in run.results:
+        rendered.add(result)  # before the probe's ASN is known, as during a run
+    probe = replace(PROBE, asn=64501)
+    report = build_report(run, probe, {"timeout": 10}, rendered)
+    text = report_text(report, rendered, run)
+    assert json.loads(text) == build_report(run, probe, {"timeout": 10})
+    assert [r["probe_asn"] for r in json.loads(text)["results"]] == [64501, 64501]
