@@ -1,4 +1,9 @@
-"""The title of an HTML page, read from the first bytes of its body."""
+"""The title of an HTML page, read from the first bytes of its body.
+
+Hostile pages are normal: every search here moves forward only (``bytes.find``), so a
+page of thousands of ``<title`` or ``<meta`` without a closing ``>`` costs one pass, not
+one pass per tag.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ TITLE_SCAN_BYTES = 64 * 1024
 """Only the title within this many first bytes of the body is found."""
 
 _TITLE_MAX = 200
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+_HTML_SPACE = b" \t\n\f\r"
+# Applied to one tag's text at a time, with no nested repetition: linear.
+_CHARSET = re.compile(rb"""charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 # HTML whitespace only: other control characters stay, raw (escaping is for renderers).
 _SPACE = re.compile(r"[ \t\n\f\r]+")
 _FALLBACK_CHARSET = "windows-1252"  # what browsers assume for legacy pages
@@ -28,13 +34,53 @@ def extract_title(body: bytes, charset: str | None) -> str | None:
         extract_title(b"<title>Caf\\xe9</title>", "iso-8859-1")  # -> "Café"
     """
     prefix = body[:TITLE_SCAN_BYTES]
-    match = _TITLE.search(prefix)
-    if match is None:
+    lowered = prefix.lower()
+    raw = _title_bytes(prefix, lowered)
+    if raw is None:
         return None
-    meta = _META_CHARSET.search(prefix)
-    declared = charset or (meta.group(1).decode("ascii") if meta else None)
-    text = html.unescape(_decode(match.group(1), declared))
+    declared = charset or _meta_charset(prefix, lowered)
+    text = html.unescape(_decode(raw, declared))
     return _SPACE.sub(" ", text).strip(" ")[:_TITLE_MAX]
+
+
+def _title_bytes(prefix: bytes, lowered: bytes) -> bytes | None:
+    """What lies between the first ``<title…>`` and the ``</title>`` after it."""
+    start = lowered.find(b"<title")
+    if start < 0:
+        return None
+    # No ">" after the first "<title" means none after any later one either.
+    content = lowered.find(b">", start) + 1
+    if content == 0:
+        return None
+    close = lowered.find(b"</title", content)
+    while close >= 0:
+        after = close + len(b"</title")
+        while after < len(lowered) and lowered[after] in _HTML_SPACE:
+            after += 1
+        if after < len(lowered) and lowered[after : after + 1] == b">":
+            return prefix[content:close]
+        close = lowered.find(b"</title", after)
+    return None
+
+
+def _meta_charset(prefix: bytes, lowered: bytes) -> str | None:
+    """The charset the first ``<meta>`` tag that declares one declares (its last
+    ``charset=``, as a greedy ``<meta[^>]+charset`` reads it)."""
+    start = lowered.find(b"<meta")
+    while start >= 0:
+        end = lowered.find(b">", start)
+        stop = end if end >= 0 else len(lowered)
+        # At least one character between "<meta" and "charset".
+        at = lowered.rfind(b"charset", start + len(b"<meta") + 1, stop)
+        while at >= 0:
+            found = _CHARSET.match(prefix, at, stop)
+            if found is not None:
+                return found.group(1).decode("ascii")
+            at = lowered.rfind(b"charset", start + len(b"<meta") + 1, at)
+        if end < 0:
+            return None
+        start = lowered.find(b"<meta", end)
+    return None
 
 
 def _decode(raw: bytes, charset: str | None) -> str:

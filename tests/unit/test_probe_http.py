@@ -6,6 +6,7 @@ import asyncio
 import gc
 import gzip
 import hashlib
+import re
 import socket
 import ssl
 import time
@@ -15,8 +16,11 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from netprobe.observations import HTTPObservation
+from netprobe.probe import _html
 from netprobe.probe import http as probe_http
 from netprobe.probe._body import Body
 from netprobe.probe._html import extract_title
@@ -432,3 +436,43 @@ async def test_a_long_page_is_counted_whole_but_held_only_in_part(loopback) -> N
         obs = await _fetch(f"http://{NAME}:{port}/", timeout=10.0)
     assert (obs.title, obs.body_length) == ("Long", len(page))
     assert obs.body_sha256 == hashlib.sha256(page).hexdigest()
+
+
+# The regular expressions titles were once read with: right, but quadratic on hostile pages.
+_OLD_TITLE = re.compile(rb"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_OLD_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
+_HTMLISH = st.lists(
+    st.sampled_from(
+        [b"<title", b"<TITLE", b">", b"</title", b"</title >", b"<meta", b" charset=", b"koi8-r",
+         b"utf-8", b"'", b'"', b" ", b"\n", b"x", b"\xe9", b"<", b"=", b"charset"]
+    ),
+    max_size=30,
+).map(b"".join)  # fmt: skip
+
+
+@given(_HTMLISH)
+@settings(max_examples=400)
+def test_title_and_charset_read_as_the_old_expressions_did(page: bytes) -> None:
+    title = _OLD_TITLE.search(page)
+    meta = _OLD_META.search(page)
+    lowered = page.lower()
+    assert _html._title_bytes(page, lowered) == (title.group(1) if title else None)
+    assert _html._meta_charset(page, lowered) == (meta.group(1).decode() if meta else None)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<title" * 11_000,  # 64 KiB of openings, no ">"
+        b"<title>" + b"</title" * 9_000,  # closings that never close
+        b"<meta" * 12_000 + b"<title>t</title>",
+        b"<meta " + b"charset" * 9_000 + b"><title>t</title>",
+        b"<title>" + b"</title" + b" " * 60_000,
+        b"<" * 65_536,
+    ],
+    ids=["titles", "closings", "metas", "charsets", "spaces", "brackets"],
+)
+def test_hostile_pages_are_read_in_linear_time(page: bytes) -> None:
+    started = time.perf_counter()
+    extract_title(page, None)
+    assert time.perf_counter() - started < 0.05
