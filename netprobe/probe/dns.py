@@ -18,8 +18,9 @@ import ipaddress
 import re
 import ssl
 import struct
+import sys
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NamedTuple, cast
@@ -87,6 +88,7 @@ _MAX_MESSAGE = 65535
 _EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: avoids fragmentation
 _MAX_CNAMES = 16
 _LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_WINDOWS = sys.platform == "win32"  # no /etc/resolv.conf: only the system's configuration
 _RCODE_FAILURES = {
     dns.rcode.NXDOMAIN: DNS_NXDOMAIN,
     dns.rcode.SERVFAIL: DNS_SERVFAIL,
@@ -175,19 +177,84 @@ def parse_resolver(spec: str) -> ResolverSpec:
     return ResolverSpec(transport, host, port, url, address)
 
 
-def system_resolver(path: str = "/etc/resolv.conf") -> ResolverSpec:
-    """The first ``nameserver`` of ``path``, over UDP port 53. Raises :class:`ResolverSpecError`."""
-    try:
-        lines = Path(path).read_text(errors="replace").splitlines()
-    except OSError as exc:
-        raise ResolverSpecError(f"cannot read {path}: {exc.strerror}") from None
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            ip = _ip(fields[1].partition("%")[0])  # drop an IPv6 zone: fe80::1%eth0
+def system_resolver(
+    path: str = "/etc/resolv.conf",
+    *,
+    configured: Callable[[], Sequence[str]] | None = None,
+) -> ResolverSpec:
+    """The system's resolver, over UDP port 53. Raises :class:`ResolverSpecError`.
+
+    The first usable ``nameserver`` of ``path`` (not read on Windows), else the first IP
+    address among the nameservers of the system's configuration: ``configured()``, by default
+    what dnspython reads (the registry on Windows, ``/etc/resolv.conf`` elsewhere). Entries
+    that are not plain addresses (DoH URLs) are skipped; an IPv6 zone (``fe80::1%eth0``) is
+    dropped. ``configured`` returns nameservers as text, or raises :class:`ResolverSpecError`
+    saying why it has none.
+    """
+    if _WINDOWS:
+        from_file = None
+    else:
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError as exc:
+            from_file = f"cannot read {path} ({exc.strerror or exc})"
+        else:
+            fields = [line.split() for line in lines]
+            ip = _first_address(f[1] for f in fields if len(f) >= 2 and f[0] == "nameserver")
             if ip is not None:
                 return ResolverSpec("udp", ip, 53, None, ip)
-    raise ResolverSpecError(f"no nameserver in {path}")
+            from_file = f"no nameserver in {path}"
+    try:
+        nameservers = list((configured or _dnspython_nameservers)())
+    except ResolverSpecError as exc:
+        why = str(exc)
+    else:
+        ip = _first_address(nameservers)
+        if ip is not None:
+            return ResolverSpec("udp", ip, 53, None, ip)
+        shown = ", ".join(nameservers[:3]) + (", ..." if len(nameservers) > 3 else "")
+        why = f"no plain address among {shown}" if nameservers else "it lists none"
+    why = " ".join(why.split())  # one line
+    if from_file is None:
+        raise ResolverSpecError(f"no nameserver in the system's configuration ({why})")
+    raise ResolverSpecError(f"{from_file} and none in the system's configuration ({why})")
+
+
+def _first_address(nameservers: Iterable[str]) -> str | None:
+    """The first of ``nameservers`` that is an IP address, canonical and without IPv6 zone."""
+    for text in nameservers:
+        ip = _ip(text.partition("%")[0])  # drop an IPv6 zone: fe80::1%eth0
+        if ip is not None:
+            return ip
+    return None
+
+
+def _dnspython_nameservers() -> list[str]:
+    """The nameservers of the system's configuration, as dnspython reads it, as text.
+
+    Raises :class:`ResolverSpecError` when dnspython cannot read it. Imports dnspython's
+    resolver only when called: it is slow to import and seldom needed.
+    """
+    import dns.exception
+    import dns.nameserver
+    import dns.resolver
+
+    try:
+        # POSIX (macOS included): /etc/resolv.conf; Windows: the registry (or WMI).
+        resolver = dns.resolver.Resolver(configure=True)
+    except (dns.exception.DNSException, OSError, ValueError, NotImplementedError) as exc:
+        # NoResolverConfiguration (no file, no nameserver), unreadable registry keys,
+        # invalid entries or domain names, or a platform dnspython cannot read.
+        raise ResolverSpecError(str(exc) or type(exc).__name__) from None
+    texts = []
+    for nameserver in resolver.nameservers:  # dnspython >= 2.4: text or Nameserver objects
+        if isinstance(nameserver, str):
+            texts.append(nameserver)
+        elif isinstance(nameserver, dns.nameserver.Do53Nameserver) and nameserver.port == 53:
+            texts.append(nameserver.address)
+        else:  # DoH, DoT, DoQ, or Do53 on another port: "https://...", "DoT:1.1.1.1@853"
+            texts.append(str(nameserver))
+    return texts
 
 
 async def query(

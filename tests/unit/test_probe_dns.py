@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import re
 import struct
+import subprocess
+import sys
 import time
 import warnings
 from collections import Counter
@@ -13,7 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import dns.message
+import dns.nameserver
 import dns.rcode
+import dns.resolver
 import dns.rrset
 import httpx
 import pytest
@@ -120,7 +125,8 @@ def test_parse_resolver_raises_only_resolver_spec_error(text: str) -> None:
         parse_resolver(text)
 
 
-def test_system_resolver(tmp_path: Path) -> None:
+def test_system_resolver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(probe_dns, "_WINDOWS", False)
     conf = tmp_path / "resolv.conf"
     conf.write_text("# generated\nsearch lan\nnameserver fe80::1%eth0\nnameserver 192.0.2.53\n")
     assert system_resolver(str(conf)) == ResolverSpec("udp", "fe80::1", 53, None, "fe80::1")
@@ -128,13 +134,16 @@ def test_system_resolver(tmp_path: Path) -> None:
     assert str(system_resolver(str(conf))) == "udp://192.0.2.53:53"
 
 
-def test_system_resolver_without_nameserver(tmp_path: Path) -> None:
+def test_system_resolver_without_nameserver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probe_dns, "_WINDOWS", False)
     conf = tmp_path / "resolv.conf"
     conf.write_text("search lan\n")
     with pytest.raises(ResolverSpecError, match="no nameserver"):
-        system_resolver(str(conf))
+        system_resolver(str(conf), configured=list)
     with pytest.raises(ResolverSpecError, match="cannot read"):
-        system_resolver(str(tmp_path / "missing"))
+        system_resolver(str(tmp_path / "missing"), configured=list)
 
 
 # --- a loopback resolver ----------------------------------------------------------------
@@ -543,3 +552,158 @@ async def test_doh_refused(loopback) -> None:
     async with httpx.AsyncClient(trust_env=False) as client:
         obs = await _ask(resolver, "a.test", doh_client=client)
     assert obs.failure == "connection_refused"
+
+
+# --- the system's resolver, with or without /etc/resolv.conf ----------------------------
+
+_SYSTEM = ["198.51.100.1"]
+_DOH = "https://dns.google/dns-query"
+
+# (id, Windows?, resolv.conf text or None for no file, configured() result or the reason it
+#  raises, the resolver expected or a regex for the error, {path} standing for resolv.conf)
+SYSTEM_RESOLVER_CASES: list[tuple[str, bool, str | None, list[str] | str, str]] = [
+    ("resolv.conf wins", False, "search lan\nnameserver 192.0.2.53\n", _SYSTEM, "192.0.2.53"),
+    ("zone dropped", False, "nameserver fe80::1%eth0\n", _SYSTEM, "fe80::1"),
+    ("no file: macOS/Windows-like", False, None, _SYSTEM, "198.51.100.1"),
+    ("file without nameserver", False, "search lan\n", _SYSTEM, "198.51.100.1"),
+    ("no usable nameserver in file", False, "nameserver bogus\n", _SYSTEM, "198.51.100.1"),
+    ("DoH URL skipped", False, None, [_DOH, "2001:DB8::53"], "2001:db8::53"),
+    (
+        "Do53 on another port skipped",
+        False,
+        None,
+        ["Do53:192.0.2.9@5353", "192.0.2.7"],
+        "192.0.2.7",
+    ),
+    ("zone in configuration", False, None, ["fe80::1%12"], "fe80::1"),
+    ("Windows: registry only", True, "nameserver 192.0.2.53\n", _SYSTEM, "198.51.100.1"),
+    (
+        "nothing anywhere",
+        False,
+        "search lan\n",
+        [],
+        r"^no nameserver in {path} and none in the system's configuration \(it lists none\)$",
+    ),
+    (
+        "no file, configuration unreadable",
+        False,
+        None,
+        "cannot open /etc/resolv.conf",
+        r"^cannot read {path} \(.+\) and none in the system's configuration "
+        r"\(cannot open /etc/resolv\.conf\)$",
+    ),
+    (
+        "only DoH configured",
+        False,
+        None,
+        [_DOH],
+        r"^cannot read {path} \(.+\) and none in the system's configuration "
+        r"\(no plain address among https://dns\.google/dns-query\)$",
+    ),
+    (
+        "Windows: nothing",
+        True,
+        None,
+        "registry\nunreadable",
+        r"^no nameserver in the system's configuration \(registry unreadable\)$",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("windows", "resolv_conf", "configured", "expected"),
+    [case[1:] for case in SYSTEM_RESOLVER_CASES],
+    ids=[case[0] for case in SYSTEM_RESOLVER_CASES],
+)
+def test_system_resolver_falls_back_on_the_system_configuration(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    windows: bool,
+    resolv_conf: str | None,
+    configured: list[str] | str,
+    expected: str,
+) -> None:
+    monkeypatch.setattr(probe_dns, "_WINDOWS", windows)
+    path = tmp_path / "resolv.conf"
+    if resolv_conf is not None:
+        path.write_text(resolv_conf)
+    calls = []
+
+    def system_configuration() -> list[str]:
+        calls.append(None)
+        if isinstance(configured, str):
+            raise ResolverSpecError(configured)
+        return configured
+
+    if expected.startswith("^"):
+        with pytest.raises(ResolverSpecError) as caught:
+            system_resolver(str(path), configured=system_configuration)
+        assert re.match(expected.format(path=re.escape(str(path))), str(caught.value))
+    else:
+        spec = system_resolver(str(path), configured=system_configuration)
+        assert spec == ResolverSpec("udp", expected, 53, None, expected)
+    from_file = not windows and resolv_conf is not None and "nameserver" in resolv_conf
+    assert len(calls) == (0 if from_file and "bogus" not in resolv_conf else 1)
+
+
+def _fake_resolver(
+    monkeypatch: pytest.MonkeyPatch, outcome: BaseException | list[dns.nameserver.Nameserver]
+) -> list[bool]:
+    """Replace dnspython's Resolver; returns the ``configure`` arguments it is called with."""
+    calls: list[bool] = []
+    real = dns.resolver.Resolver
+
+    def resolver(configure: bool = True) -> dns.resolver.Resolver:
+        calls.append(configure)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        configured = real(configure=False)
+        configured.nameservers = outcome
+        return configured
+
+    monkeypatch.setattr(dns.resolver, "Resolver", resolver)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (dns.resolver.NoResolverConfiguration("cannot open /etc/resolv.conf"), "cannot open"),
+        (dns.resolver.NoResolverConfiguration(), "could not be read"),
+        (PermissionError(13, "Permission denied"), "Permission denied"),
+        (ValueError("nameserver bogus is not ..."), "nameserver bogus"),
+        (NotImplementedError(), "NotImplementedError"),
+    ],
+)
+def test_system_resolver_reads_dnspython_when_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, reason: str
+) -> None:
+    monkeypatch.setattr(probe_dns, "_WINDOWS", False)
+    calls = _fake_resolver(monkeypatch, error)
+    with pytest.raises(ResolverSpecError, match=r"system's configuration \(.*" + reason) as caught:
+        system_resolver(str(tmp_path / "missing"))
+    assert calls == [True]
+    assert "\n" not in str(caught.value)
+
+
+def test_system_resolver_takes_dnspython_plain_addresses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(probe_dns, "_WINDOWS", True)
+    calls = _fake_resolver(
+        monkeypatch,
+        [
+            dns.nameserver.DoHNameserver(_DOH),
+            dns.nameserver.DoTNameserver("192.0.2.8"),
+            dns.nameserver.Do53Nameserver("192.0.2.9", 5353),
+            dns.nameserver.Do53Nameserver("192.0.2.7"),
+        ],
+    )
+    assert system_resolver(str(tmp_path / "missing")).address == "192.0.2.7"
+    assert calls == [True]
+
+
+def test_dnspython_resolver_is_imported_lazily() -> None:
+    probe = "import sys, netprobe.probe.dns; print('dns.resolver' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
