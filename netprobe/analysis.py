@@ -266,11 +266,16 @@ def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
             evidence="nothing answered from this network: no resolver reply, no TCP peer",
         )
     if not (obs.dns or obs.tcp):
-        return Analysis("error", evidence="no measurement was made for this target")
-    if obs.scheme in ("tcp", "tls"):
+        found = Analysis("error", evidence="no measurement was made for this target")
+    elif obs.scheme in ("tcp", "tls"):
         local = _analyse_endpoint(obs, ctx, obs.domain, obs.scheme, obs.port, 0)
-        return _with_control(obs, local or _reachable(obs))
-    return _with_control(obs, _analyse_chain(obs, ctx))
+        found = _with_control(obs, local or _reachable(obs))
+    else:
+        found = _with_control(obs, _analyse_chain(obs, ctx))
+    if obs.deadline_passed:
+        said = f"{found.evidence}; " if found.evidence else ""
+        return replace(found, evidence=f"{said}the target's deadline ended its measurement")
+    return found
 
 
 # A proxy answers these itself when it cannot reach the site.

@@ -163,7 +163,6 @@ def asn_lookup_command(
     """Show the ASN, prefix, AS name and country of addresses."""
     import asyncio
     import ipaddress
-    import json
     from dataclasses import asdict
 
     from netprobe.asn import DEFAULT_DB, ASNError, ASNResolver
@@ -186,7 +185,7 @@ def asn_lookup_command(
     infos = asyncio.run(look_up())
     if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
         rows = [{"address": a, **asdict(i)} for a, i in zip(addresses, infos, strict=True)]
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _print_json(rows)
         return
     from rich.console import Console
 
@@ -219,6 +218,9 @@ def _run_options(command: Callable[..., None]) -> Callable[..., None]:
                      "certifi."),
         click.option("--timeout", type=click.FloatRange(0.1, 300), default=STEP_TIMEOUT,
                      show_default=True, help="Seconds allowed for each network step."),
+        click.option("--deadline", type=click.FloatRange(0.1, 3600), metavar="SECONDS",
+                     help="Most seconds one target may take, redirects and repeats included "
+                     "(default: 6 step timeouts); past it, it ends with what it has."),
         click.option("--concurrency", type=click.IntRange(1, 4096), default=CONCURRENCY,
                      show_default=True, help="Targets measured at once."),
         click.option("--asn-db", metavar="PATH",
@@ -234,6 +236,12 @@ def _run_options(command: Callable[..., None]) -> Callable[..., None]:
                      callback=lambda _ctx, _param, cc: _checked_country(cc),
                      help="This network's country code (ISO 3166 alpha-2)."),
         _routable_option,
+        click.option("--offline-identity", is_flag=True,
+                     help="Do not look for this network's public address: no echo service "
+                     "is contacted (with --asn/--cc the report still names the network)."),
+        click.option("-y", "--yes", "accept_risks", is_flag=True,
+                     help="Accept the risks notice without being asked (for scripts; also "
+                     "NETPROBE_ACCEPT_RISKS=1)."),
         click.option("--include-ip", is_flag=True,
                      help="Write this machine's public IP address into the report (off by "
                      "default: privacy)."),
@@ -403,7 +411,6 @@ def watch_command(
 def summarize_command(files: tuple[str, ...], output_format: str | None, html: str | None) -> None:
     """The story told by reports and watch logs: per target and network, when blocks
     began and ended; per network, the share of targets blocked, by blocking type."""
-    import json
 
     from netprobe._files import write_atomically
     from netprobe.history import (
@@ -421,7 +428,7 @@ def summarize_command(files: tuple[str, ...], output_format: str | None, html: s
         except OSError as exc:
             _die(EXIT_FAILED, f"cannot write {html}: {exc.strerror or exc}")
     if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
-        sys.stdout.write(json.dumps(summary_to_json(summary), ensure_ascii=False, indent=2) + "\n")
+        _print_json(summary_to_json(summary))
         return
     from rich.console import Console
 
@@ -442,7 +449,6 @@ def summarize_command(files: tuple[str, ...], output_format: str | None, html: s
 def compare_command(first: str, second: str, output_format: str | None) -> None:
     """Two reports (or watch logs) side by side: where the verdicts differ, per target
     ("blocked on AS9198 (tls.reset), accessible on AS35168")."""
-    import json
 
     from netprobe.history import compare, comparison_table, comparison_to_json
 
@@ -450,9 +456,7 @@ def compare_command(first: str, second: str, output_format: str | None) -> None:
         _load_history((first,)).observations, _load_history((second,)).observations
     )
     if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
-        sys.stdout.write(
-            json.dumps(comparison_to_json(comparison), ensure_ascii=False, indent=2) + "\n"
-        )
+        _print_json(comparison_to_json(comparison))
         return
     from rich.console import Console
 
@@ -506,12 +510,15 @@ def _plan(
     control_proxy: str | None,
     ca_bundle: str | None,
     timeout: float,
+    deadline: float | None,
     concurrency: int,
     asn_db: str | None,
     ip_services: tuple[str, ...],
     asn_override: int | None,
     cc_override: str | None,
     include_ip: bool,
+    offline_identity: bool,
+    accept_risks: bool,
     routable: tuple[IPNetwork, ...],
     quiet: bool,
     verbose: int,
@@ -521,12 +528,21 @@ def _plan(
     from netprobe.session import Plan
 
     _configure_logging(quiet, verbose)
+    _accept_risks(
+        accept_risks,
+        control_resolvers=control_resolvers or DEFAULT_CONTROL_RESOLVERS,
+        control_proxy=control_proxy,
+        ip_services=ip_services,
+        identity_offline=offline_identity or asn_override is not None,
+        include_ip=include_ip,
+        cymru=not asn_db,
+    )
     _steady_garbage_collector()
     targets, services = _collect_targets(urls, list_names, files)
     options, notes = _probe_options(
         resolver, control_resolvers, ca_bundle, timeout, _targets_at_once(concurrency)
     )
-    options = replace(options, routable=routable)
+    options = replace(options, routable=routable, deadline=deadline)
     notes += vantage_notes(tunnel=default_route_tunnel())
     networks = _asn_resolver(asn_db, options)
     return Plan(
@@ -538,8 +554,38 @@ def _plan(
         asn_override=asn_override,
         cc_override=cc_override,
         include_ip=include_ip,
+        offline_identity=offline_identity,
         notes=tuple(notes),
     )
+
+
+def _accept_risks(
+    accepted: bool,
+    *,
+    control_resolvers: Sequence[str],
+    control_proxy: str | None,
+    ip_services: tuple[str, ...],
+    identity_offline: bool,
+    include_ip: bool,
+    cymru: bool,
+) -> None:
+    """On the first interactive run, say what can be seen and what leaves the machine, and
+    go on only if the volunteer agrees (remembered; never asked of scripts)."""
+    from netprobe import _notice
+
+    text = _notice.notice_text(
+        control_resolvers=control_resolvers, control_proxy=control_proxy,
+        ip_services=ip_services or None, identity_offline=identity_offline,
+        include_ip=include_ip, cymru=cymru,
+    )  # fmt: skip
+    agreed = _notice.gate(
+        text=text,
+        accepted_flag=accepted,
+        ask=lambda question: click.confirm(question, default=False, err=True),
+        echo=lambda line: click.echo(line, err=True),
+    )
+    if not agreed:
+        _die(EXIT_FAILED, _notice.STOPPED_MESSAGE.removeprefix("netprobe: "))
 
 
 def _checked_ip_services(urls: tuple[str, ...]) -> tuple[str, ...]:
@@ -626,10 +672,8 @@ class _JsonLines:
         self._held.clear()
 
     def _write(self, result: TargetResult) -> None:
-        import json
 
-        line = json.dumps(self._rendered.get(result, self._asn), ensure_ascii=False)
-        sys.stdout.write(line + "\n")
+        _print_json(self._rendered.get(result, self._asn), compact=True)
         sys.stdout.flush()
 
 
@@ -782,7 +826,6 @@ def _print_results(
     quiet: bool,
     rendered: RenderedResults | None,
 ) -> None:
-    import json
 
     from rich.console import Console
 
@@ -798,16 +841,35 @@ def _print_results(
         except OSError as exc:
             _die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
     if fmt == "json":
-        # Indented for a person at a terminal; compact for programs (and far faster).
-        if text is None or sys.stdout.isatty():
-            text = json.dumps(report, ensure_ascii=False, indent=2)
-        sys.stdout.write(text + "\n")
+        _print_json(report, text=text)
     elif fmt == "table":
         stdout = Console(highlight=False, soft_wrap=False)
         stdout.print(results_table(run.results, run.services))
         stdout.print(summary_line(run))
     if fmt != "table" and not quiet:
         Console(stderr=True, highlight=False).print(summary_line(run))
+
+
+def _print_json(document: Any, *, text: str | None = None, compact: bool = False) -> None:
+    """The one way JSON reaches stdout.
+
+    On a terminal: indented (unless ``compact``: one line, as JSON Lines), and every
+    character that is not ASCII escaped as ``\\uXXXX``: remote text (page titles,
+    headers, evidence quoting them) may hold escape sequences, C1 controls or bidi
+    overrides that would drive the terminal; JSON escapes the C0 ones itself. Elsewhere,
+    UTF-8 for programs, compact when ``compact`` (``text`` when it was made already).
+    """
+    import json
+
+    if sys.stdout.isatty():
+        out = json.dumps(document, ensure_ascii=True, indent=None if compact else 2)
+    elif text is not None:
+        out = text
+    else:
+        indent = None if compact else 2
+        out = json.dumps(document, ensure_ascii=False, indent=indent)
+    sys.stdout.write(out + "\n")
+    sys.stdout.flush()
 
 
 def _exit_code(run: RunResult, fail_on: str | None) -> int:

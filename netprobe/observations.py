@@ -191,3 +191,5 @@ class Observations:
     control_resolvers: tuple[str, ...] = field(default=())
     expected_asns: frozenset[int] = field(default=frozenset())
     """Networks the target's addresses should be in (a service's own AS), if known."""
+    deadline_passed: bool = False
+    """The target's overall deadline ended its measurement: these are the steps it made."""

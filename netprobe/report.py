@@ -111,6 +111,7 @@ def result_to_dict(result: TargetResult, probe_asn: int | None) -> dict[str, Any
         "tcp": _plain(obs.tcp),
         "tls": _plain(obs.tls),
         "http": _plain(obs.http),
+        "deadline_passed": obs.deadline_passed,
     }
 
 

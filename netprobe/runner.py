@@ -22,13 +22,27 @@ import secrets
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from netprobe._defaults import BODY_CAP, CONCURRENCY, MAX_REDIRECTS, STEP_TIMEOUT
+from netprobe._defaults import (
+    BODY_CAP,
+    CONCURRENCY,
+    MAX_REDIRECTS,
+    STEP_TIMEOUT,
+    TARGET_DEADLINE_STEPS,
+)
 from netprobe.analysis import (
     CONFIRMING_ATTEMPTS,
     Analysis,
@@ -88,6 +102,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _Step = TypeVar("_Step", TLSObservation, HTTPObservation)
+_R = TypeVar("_R")
 
 INNOCUOUS_NAME = "example.org"
 """SNI and Host used to tell filtering by name apart from filtering by address."""
@@ -111,6 +126,9 @@ class ProbeOptions:
     networks: AddressNetworks | None = None
     """Who announces each address (ASN): tags DNS answers and lets analysis treat answers in
     the same network as consistent. None: no ASN data."""
+    deadline: float | None = None
+    """Most seconds one target may take, all its steps and redirects together (None:
+    :data:`TARGET_DEADLINE_STEPS` step timeouts); past it, it ends with what it has."""
     routable: tuple[IPNetwork, ...] = ()
     """Special-purpose blocks to treat as routable (a test network that emulates the
     internet there says so); never set by default."""
@@ -297,6 +315,7 @@ class _Measurement:
         self._lookups: dict[str, tuple[asyncio.Future[list[str]], asyncio.Future[_Control]]] = {}
         self._connected: dict[tuple[str, int, Role], list[str]] = {}
         self._local_ipv6: set[str] = set()
+        self._background: list[asyncio.Task[Any]] = []
         """Names the resolver under test gave IPv6 addresses for."""
 
     @property
@@ -306,7 +325,7 @@ class _Measurement:
             return self.options.verify
         return self.shared.verify_with(self.options.verify, self.target.extra_ca)
 
-    def observations(self) -> Observations:
+    def observations(self, *, deadline_passed: bool = False) -> Observations:
         return Observations(
             url=self.target.url,
             domain=self.target.domain,
@@ -319,7 +338,14 @@ class _Measurement:
             local_resolver=str(self.options.resolver),
             control_resolvers=tuple(str(r) for r in self.options.control_resolvers),
             expected_asns=self.target.expected_asns,
+            deadline_passed=deadline_passed,
         )
+
+    def stop(self) -> None:
+        """End the steps still running beside the one cut short (twin page, control view,
+        lookups), so that nothing outlives the target's deadline."""
+        for task in self._background:
+            task.cancel()
 
     async def run(self) -> Observations:
         await self._steps()
@@ -336,7 +362,7 @@ class _Measurement:
         url, twin = self.target.url, None
         control = None
         if self.options.control_proxy is not None:
-            control = asyncio.create_task(self._fetch_control(url, self.options.control_proxy))
+            control = self._beside(self._fetch_control(url, self.options.control_proxy))
         visited: set[str] = set()
         for hop in range(MAX_REDIRECTS + 1):
             scheme, host, port = url_endpoint(url)
@@ -349,7 +375,7 @@ class _Measurement:
                     break
             else:
                 if hop == 0:
-                    twin = asyncio.create_task(self._fetch_https_twin(url, connected[0], host))
+                    twin = self._beside(self._fetch_https_twin(url, connected[0], host))
                 exchange = await self._fetch(url, connected[0], host, hop)
             visited.add(url)
             following = _redirect_target(exchange)
@@ -395,6 +421,12 @@ class _Measurement:
         verified = await asyncio.gather(*(self._tls_pair(a, port, host) for a in connected))
         return next((a for a, ok in zip(connected, verified, strict=True) if ok), None)
 
+    def _beside(self, step: Coroutine[Any, Any, _R]) -> asyncio.Task[_R]:
+        """``step`` run as a task of this target's (ended with it: see :meth:`stop`)."""
+        task = asyncio.ensure_future(step)
+        self._background.append(task)
+        return task
+
     def _lookup(self, host: str) -> tuple[asyncio.Future[list[str]], asyncio.Future[_Control]]:
         """The local and the control answers for ``host``, each on its way (once per host)."""
         if host not in self._lookups:
@@ -405,8 +437,8 @@ class _Measurement:
                 control: asyncio.Future[_Control] = asyncio.get_running_loop().create_future()
                 control.set_result(_Control([host], nxdomain=False))
             else:
-                local = asyncio.ensure_future(self._local_answer(host))
-                control = asyncio.ensure_future(self._control_answer(host, local))
+                local = self._beside(self._local_answer(host))
+                control = self._beside(self._control_answer(host, local))
             self._lookups[host] = (local, control)
         return self._lookups[host]
 
@@ -675,12 +707,22 @@ def _redirect_target(exchange: HTTPObservation) -> str | None:
 
 async def _measure(target: Target, options: ProbeOptions, shared: _Shared) -> Observations:
     measurement = _Measurement(target, options, shared)
+    deadline = options.deadline or TARGET_DEADLINE_STEPS * options.timeout
     try:
-        return await measurement.run()
+        async with asyncio.timeout(deadline) as cut:
+            return await measurement.run()
+    except TimeoutError:
+        # Every step has its own timeout and never raises one: this is the deadline.
+        if not cut.expired():
+            raise
+        log.info("%s: the target's deadline (%.0f s) ended its measurement", target.url, deadline)
+        return measurement.observations(deadline_passed=True)
     except Exception:
         # A bug in one target must not cost the others: keep what was measured.
         log.exception("measuring %s failed", target.url)
         raise _MeasurementError(measurement.observations()) from None
+    finally:
+        measurement.stop()
 
 
 class _MeasurementError(Exception):

@@ -45,6 +45,8 @@ class Plan:
     asn_override: int | None = None
     cc_override: str | None = None
     include_ip: bool = False
+    offline_identity: bool = False
+    """Do not look for the public address (no echo service is contacted)."""
     notes: tuple[str, ...] = ()
     """What limits every run of this plan (a local DNS stub, a VPN), known before it."""
 
@@ -60,17 +62,7 @@ async def measure(
     for note in plan.notes:
         log.warning("%s", note)
     run.notes.extend(plan.notes)
-    finding = asyncio.ensure_future(
-        discover_probe(
-            ip_services=plan.ip_services or None,
-            resolver=plan.networks,
-            asn_override=plan.asn_override,
-            cc_override=plan.cc_override,
-            timeout=min(plan.options.timeout, IDENTITY_TIMEOUT),
-            verify=plan.options.verify,
-            routable=plan.options.routable,
-        )
-    )
+    finding = asyncio.ensure_future(_identity(plan))
     if on_identity is not None:
         finding.add_done_callback(lambda done: done.cancelled() or on_identity(done.result()))
     await probe(plan.targets, plan.options, on_result=on_result, run=run, services=plan.services)
@@ -85,6 +77,21 @@ async def measure(
             on_identity(identity)
         return identity
     return await finding
+
+
+async def _identity(plan: Plan) -> ProbeIdentity:
+    if plan.offline_identity and plan.asn_override is None:
+        note = "public IP not looked up (--offline-identity): no echo service was contacted"
+        return ProbeIdentity(None, None, None, None, plan.cc_override, note)
+    return await discover_probe(
+        ip_services=plan.ip_services or None,
+        resolver=plan.networks,
+        asn_override=plan.asn_override,
+        cc_override=plan.cc_override,
+        timeout=min(plan.options.timeout, IDENTITY_TIMEOUT),
+        verify=plan.options.verify,
+        routable=plan.options.routable,
+    )
 
 
 def probe_info(plan: Plan, identity: ProbeIdentity | None) -> ProbeInfo:
@@ -107,6 +114,7 @@ def report_options(plan: Plan, output_format: str) -> dict[str, Any]:
     proxy = plan.options.control_proxy
     return {
         "timeout": plan.options.timeout,
+        "deadline": plan.options.deadline,
         "concurrency": plan.options.concurrency,
         "format": output_format,
         "control_proxy": without_credentials(proxy) if proxy else None,

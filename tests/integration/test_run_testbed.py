@@ -394,3 +394,15 @@ def test_unreachable_control_proxy_is_a_note(testbed: Any, asn_db: str) -> None:
     (note,) = run.report["notes"]
     assert "control proxy is unreachable" in note
     assert "secret" not in run.stdout + run.stderr
+
+
+def test_offline_identity_contacts_no_echo_service(testbed: Any, asn_db: str) -> None:
+    run = netprobe(
+        testbed, "censored", ["https://www.clean.test/"], "--format", "json",
+        "--offline-identity", asn_db=asn_db,
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    probe = run.report["probe"]
+    assert (probe["asn"], probe["ip_method"]) == (None, None)
+    assert "--offline-identity" in probe["asn_note"]
+    assert run.result("https://www.clean.test/")["verdict"] == "accessible"

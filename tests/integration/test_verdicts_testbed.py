@@ -203,3 +203,16 @@ def test_lossy_network_never_reads_as_blocked(testbed: Any) -> None:
     assert blocked == []
     # The link emulator is a tunnel: a VPN-like default route, and the report says so.
     assert any("tunnel interface" in note for note in run.report["notes"]), run.report["notes"]
+
+
+def test_a_target_ends_at_its_deadline_with_what_it_has(testbed: Any) -> None:
+    """Stalls one after another (the handshake, then each repeat) would take three step
+    timeouts; the target's deadline ends it earlier, and its result says so."""
+    url = "https://sni-drop.tls.test/"
+    run = netprobe(testbed, "censored", [url], "--format", "json", "--deadline", "2", timeout=3)
+    assert run.code == 0, run.stderr
+    result = run.result(url)
+    assert result["deadline_passed"] is True
+    assert result["verdict"] != "blocked"
+    assert "deadline ended its measurement" in result["evidence"]
+    assert run.seconds < 2 + 3, run.seconds

@@ -1058,6 +1058,15 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
     ),
     *GHOST_RULES,
     *CONTROL_RULES,
+    (
+        "the target's deadline cut the repeats short: an anomaly that says so",
+        replace(
+            target(dns(), tcp(), *tls_pattern(CONNECTION_RESET, named=2)), deadline_passed=True
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.reset",
+    ),
     ("network down", target(*CLEAN), RunContext(network_down=True), "network_down", None),
     ("nothing measured", replace(target(), dns=()), RunContext(), "error", None),
 ]
@@ -1404,4 +1413,11 @@ def test_service_evidence_names_what_could_not_be_judged() -> None:
         judged.evidence
         == "no part works, but no failure is conclusive: DC1 (anomaly); 1 could not be judged "
         "(web: site_down)"
+    )
+
+
+def test_a_deadline_is_said_in_the_evidence() -> None:
+    row = next(r for r in RULES if r[0].startswith("the target's deadline"))
+    assert (analyse(row[1], row[2]).evidence or "").endswith(
+        "the target's deadline ended its measurement"
     )

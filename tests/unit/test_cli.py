@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from netprobe.cli import main
+from netprobe.cli import _print_json, main
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -116,3 +117,37 @@ def test_asn_lookup_from_a_data_file(tmp_path: Path) -> None:
             "note": None,
         }
     ]
+
+
+NASTY = [
+    "\x1b[2J\x1b]0;pwned\x07",  # clear screen, set the window title
+    "\x9b31m",  # C1 control sequence introducer
+    "\u202eevil\u202c",  # bidi override
+    "\u2066isolate\u2069",
+    "\x00\x7f\r",
+]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_json_on_a_terminal_carries_no_control_character(
+    monkeypatch: pytest.MonkeyPatch, compact: bool
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    document = {"title": NASTY, "evidence": " ".join(NASTY), NASTY[2]: 1}
+    _print_json(document, text="not used on a terminal", compact=compact)
+    out = terminal.getvalue()
+    assert json.loads(out) == document
+    assert out.isascii() and "\x1b" not in out and "\x00" not in out and "\r" not in out
+
+
+def test_json_for_programs_stays_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    _print_json({"title": "Доступ ограничен"}, compact=True)
+    assert pipe.getvalue() == '{"title": "Доступ ограничен"}\n'
