@@ -12,6 +12,7 @@ import pytest
 from netprobe.analysis import TOO_MANY_REDIRECTS
 from netprobe.report import load_schema
 from tests.integration.helpers import Run, netprobe
+from tests.integration.test_run_testbed import CENSORED
 
 pytestmark = pytest.mark.testbed
 
@@ -158,29 +159,8 @@ def test_silent_controls_and_one_dropped_query_are_no_outage(testbed: Any) -> No
 # -- chance must never read as censorship ---------------------------------------------------
 
 REPEATS = 10
-# Every kind of site the testbed has, none interfered with on the lossy network.
-LOSSY_SITES = [
-    "https://www.clean.test/",
-    "http://plain.clean.test/",
-    "https://www.пример.test/",
-    "https://sni-reset.tls.test/",
-    "https://sni-drop.tls.test/",
-    "https://www.mitm-one.test/",
-    "https://handshake.tls.test/",
-    "https://blackhole.tcp.test/",
-    "https://reset.tcp.test/",
-    "http://host-reset.http.test/",
-    "http://host-drop.http.test/",
-    "http://blockpage.http.test/",
-    "http://diff.http.test/",
-    "http://redirect.http.test/",
-    "https://to-sni.redirect.test/",
-    "https://nx.dns.test/",
-    "https://residual-drop.tls.test/",
-    "https://expired.tls.test/",
-    "https://v6.clean.test/",
-    "https://gone.test/",
-]
+# Every target the censored-network tests use: none is interfered with on the lossy one.
+LOSSY_SITES = list(dict.fromkeys([url for url, *_ in CENSORED] + [url for url, *_ in SCENARIOS]))
 
 
 def test_lossy_network_never_reads_as_blocked(testbed: Any) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from netprobe.cli import _print_json, main
+from netprobe.cli import _print_json, _targets_at_once, main
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -151,3 +151,25 @@ def test_json_for_programs_stays_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "stdout", pipe)
     _print_json({"title": "Доступ ограничен"}, compact=True)
     assert pipe.getvalue() == '{"title": "Доступ ограничен"}\n'
+
+
+def test_a_system_without_resource_still_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no `resource` module: the open-file limit is not raised, nothing fails."""
+    monkeypatch.setitem(sys.modules, "resource", None)  # import resource -> ImportError
+    assert _targets_at_once(1024) == 1024
+
+
+def test_concurrency_fits_the_open_file_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Limits:
+        RLIMIT_NOFILE, RLIM_INFINITY = 7, -1
+
+        @staticmethod
+        def getrlimit(_which: int) -> tuple[int, int]:
+            return 256, 256  # macOS's usual soft limit, and a hard one that will not rise
+
+        @staticmethod
+        def setrlimit(_which: int, _limits: tuple[int, int]) -> None:
+            raise ValueError("not allowed")
+
+    monkeypatch.setitem(sys.modules, "resource", Limits)
+    assert _targets_at_once(1024) == (256 - 64) // 6
