@@ -755,9 +755,19 @@ def _configure_logging(quiet: bool, verbose: int) -> None:
     level = logging.WARNING if quiet or not verbose else logging.INFO
     if verbose >= 2:
         level = logging.DEBUG
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="netprobe: %(levelname)s: %(message)s"
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_TerminalSafeFormatter("netprobe: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+class _TerminalSafeFormatter(logging.Formatter):
+    """Log lines may quote remote text (an error a server provoked, a name it sent): no
+    control, format or bidi character of it reaches the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from netprobe.render import sanitize
+
+        return sanitize(super().format(record), limit=4000)
 
 
 def _collect_targets(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from netprobe.cli import _print_json, _targets_at_once, main
+from netprobe.cli import _print_json, _targets_at_once, _TerminalSafeFormatter, main
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -173,3 +174,12 @@ def test_concurrency_fits_the_open_file_limit(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setitem(sys.modules, "resource", Limits)
     assert _targets_at_once(1024) == (256 - 64) // 6
+
+
+def test_log_lines_carry_no_control_character() -> None:
+    record = logging.LogRecord(
+        "netprobe", logging.WARNING, __file__, 1, "server said %s", (" ".join(NASTY),), None
+    )
+    line = _TerminalSafeFormatter("netprobe: %(message)s").format(record)
+    assert line.startswith("netprobe: server said ")
+    assert not any(ch in line for ch in "\x1b\x9b\u202e\u2066\x00\x7f\r")
