@@ -7,6 +7,8 @@ All rows run concurrently (the module fixture ``outcomes``); each test then asse
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 import shlex
 import shutil
@@ -22,6 +24,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from tests.testbed import Testbed
+from tests.testbed.servers import (
+    CHARSET_TITLE,
+    GZIP_BOMB_BYTES,
+    MANY_HEADERS,
+    NOISE_BYTES,
+    PATHOLOGICAL_BYTES,
+    TERMINAL_CONTROLS,
+)
 from tests.testbed.topology import (
     BLOCKPAGE_IP,
     BULK_BLACKHOLED,
@@ -31,8 +41,10 @@ from tests.testbed.topology import (
     DOH_NAME,
     GHOSTS,
     GOOD_DOH_IP,
+    HOSTILE_LOCATIONS,
     INET_NS,
     INTERCEPTION_CA_NAME,
+    MANY_ADDRESSES_NET,
     PROXY_IP,
     PROXY_PORT,
     RESIDUAL_SECONDS,
@@ -85,6 +97,9 @@ CURL_COULDNT_RESOLVE = 6
 CURL_REFUSED = 7
 CURL_TIMEOUT = 28
 CURL_TLS = 35
+CURL_PARTIAL_FILE = 18
+CURL_WEIRD_SERVER_REPLY = 8
+CURL_BAD_CONTENT_ENCODING = 61
 CURL_TOO_MANY_REDIRECTS = 47
 CURL_RECV = 56
 CURL_CERT = 60
@@ -123,6 +138,36 @@ print(response.status, response.getheader("Content-Type"), rcode, *reply.answer)
 """
 
 
+# One UDP query (id 4660) and what came back, parsed or not. Arguments: server, name.
+RAW_DNS_CLIENT = """
+import socket, sys
+import dns.message
+server, name = sys.argv[1:]
+query = dns.message.make_query(name, "A", id=4660)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(query.to_wire(), (server, 53))
+wire = sock.recv(65535)
+print(len(wire), "bytes, id", int.from_bytes(wire[:2], "big"))
+try:
+    reply = dns.message.from_wire(wire)
+except Exception as error:
+    print("unparsable:", type(error).__name__)
+else:
+    print("question", reply.question[0].name, "answers", sum(len(r) for r in reply.answer))
+    print(*(str(rrset)[:200] for rrset in reply.answer), sep="\\n")
+"""
+# Bytes a server sends on a TCP connection until it closes it. Arguments: address, port,
+# what to send.
+RAW_TCP_CLIENT = """
+import socket, sys
+address, port, request = sys.argv[1:]
+with socket.create_connection((address, int(port)), timeout=5) as sock:
+    sock.sendall(request.encode())
+    print(len(b"".join(iter(lambda: sock.recv(65536), b""))), "bytes")
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     id: str
@@ -134,6 +179,7 @@ class Check:
     absent: str = "\x00"
     """Must not occur in stdout + stderr."""
     stdin: str | None = None
+    """Given to the command on its standard input (a script for ``python3 -``)."""
     network: str = "censored"
     attempts: int = 1
     """Runs until the outcome is right, at most this many times (the lossy network)."""
@@ -299,6 +345,108 @@ def _censored() -> list[Check]:
             "Testbed default server",
         ),
     ]
+
+
+def _hostile() -> list[Check]:
+    """Hostile servers, in the clean network: each misbehaves as it says, uncensored."""
+    hostile = functools.partial(Check, network="clean")
+    dns_replies = [
+        (
+            "cname-loop",
+            "question cname-loop.hostile.test. answers 2\n"
+            "cname-loop.hostile.test. 300 IN CNAME cname-loop-b.hostile.test.\n"
+            "cname-loop-b.hostile.test. 300 IN CNAME cname-loop.hostile.test.",
+            "\x00",
+        ),
+        ("pointer-loop", "34 bytes, id 4660\nunparsable: BadPointer", "\x00"),
+        ("garbage", "512 bytes", "question"),
+        ("truncated-reply", "bytes, id 4660\nunparsable", "question"),
+        ("wrong-id", "bytes, id 4661\nquestion wrong-id.hostile.test. answers 1", "\x00"),
+        ("wrong-question", "id 4660\nquestion www.clean.test. answers 1", "\x00"),
+        ("many-addresses", "question many-addresses.hostile.test. answers 1022", "\x00"),
+    ]
+    # The control server's garbage, and the same through the ISP resolver (relayed as is).
+    checks = [
+        hostile(
+            f"hostile-dns-{what}-{via}",
+            f"python3 - {server} {what}.hostile.test",
+            0,
+            output,
+            absent=absent,
+            stdin=RAW_DNS_CLIENT,
+        )
+        for what, output, absent in dns_replies
+        for via, server in (("isp", "$ISP"), ("control", CONTROL_DNS_IP))
+    ]
+    request = "GET / HTTP/1.1\r\nHost: {}\r\n\r\n"
+    slow = "timeout 3 openssl s_client -quiet -ign_eof"
+    many_headers = (
+        "sh -c \"printf 'GET / HTTP/1.1\\r\\nHost: many-headers.hostile.test\\r\\n\\r\\n'"
+        f" | timeout 5 openssl s_client -quiet -connect {IP['many-headers.hostile.test']}:443"
+        " -servername many-headers.hostile.test 2>/dev/null | grep -c '^X-Header-'\""
+    )
+    bomb_page = f"<!DOCTYPE html><html><head>{_title('gzip-bomb.hostile.test')}</head><body>"
+    # Inflating 1 GiB takes curl 2 to 4 s of CPU; the other checks share the cores.
+    inflated = (
+        "sh -c 'curl -sS --max-time 30 --cacert $CA --compressed"
+        " https://gzip-bomb.hostile.test/ | wc -c'"
+    )
+    markup = f"sh -c '{CURL} https://pathological.hostile.test/ | head -c 300'"
+    size = "-o /dev/null -w '%{size_download}'"
+    utf7_title = CHARSET_TITLE.encode("utf-7").decode("ascii")
+    some_address = list(ipaddress.ip_network(MANY_ADDRESSES_NET).hosts())[456]
+    checks += [
+        hostile("hostile-controls-reason", f"{CURL} -i https://controls.hostile.test/", 0,
+                f"HTTP/1.1 200 OK {TERMINAL_CONTROLS}"),
+        hostile("hostile-controls-header", f"{CURL} -i https://controls.hostile.test/", 0,
+                f"X-Powered-By: PHP {TERMINAL_CONTROLS}"),
+        hostile("hostile-controls-title", f"{CURL} http://controls.hostile.test/", 0,
+                f"<title>{TERMINAL_CONTROLS} controls.hostile.test [bold red]markup[/]</title>"),
+        hostile("hostile-pathological", f"{CURL} {size} https://pathological.hostile.test/", 0,
+                str(PATHOLOGICAL_BYTES)),
+        hostile("hostile-pathological-markup", markup, 0, "<title<title<title"),
+        hostile("hostile-slow-headers", _tls("slow-headers.hostile.test", openssl=slow),
+                TIMED_OUT, "HTTP/1.1 200 OK\nX-S", absent="X-Slow-0: 0\n",
+                stdin=request.format("slow-headers.hostile.test")),
+        hostile("hostile-gzip-bomb", f"{CURL} -I https://gzip-bomb.hostile.test/", 0,
+                "Content-Encoding: gzip"),
+        hostile("hostile-gzip-bomb-inflated", inflated, 0, str(GZIP_BOMB_BYTES + len(bomb_page))),
+        hostile("hostile-many-headers", many_headers, 0, str(MANY_HEADERS)),
+        hostile("hostile-noise-tls", f"{CURL} https://noise.hostile.test/", CURL_TLS),
+        hostile("hostile-noise-tls-bytes", f"python3 - {IP['noise.hostile.test']} 443 hello", 0,
+                f"{NOISE_BYTES} bytes", stdin=RAW_TCP_CLIENT),
+        hostile("hostile-noise-http", f"{CURL} --http0.9 {size} http://noise.hostile.test/", 0,
+                str(NOISE_BYTES)),
+        hostile("hostile-truncated", f"{CURL} https://truncated.hostile.test/", CURL_PARTIAL_FILE,
+                "transfer closed with"),
+        hostile("hostile-chunked-forever", f"{CURL_STALL} https://chunked-forever.hostile.test/",
+                CURL_TIMEOUT, "<p>tick 5</p>"),
+        hostile("hostile-stalled-body",
+                f"{CURL_STALL} -o /dev/null https://stalled-body.hostile.test/", CURL_TIMEOUT,
+                "bytes received"),
+        hostile("hostile-charset", f"{CURL} -i https://charset.hostile.test/", 0,
+                "Content-Type: text/html; charset=utf-7", absent="\x1b"),
+        hostile("hostile-charset-title", f"{CURL} https://charset.hostile.test/", 0,
+                f"<title>{utf7_title}</title>", absent="\x1b"),
+        hostile("hostile-bad-gzip", f"{CURL} --compressed https://bad-gzip.hostile.test/",
+                CURL_BAD_CONTENT_ENCODING),
+        hostile("hostile-bad-chunk", f"{CURL} http://bad-chunk.hostile.test/", CURL_RECV,
+                "chunked"),
+        hostile("hostile-many-addresses",
+                f"{CURL} --resolve many-addresses.hostile.test:443:{some_address}"
+                " https://many-addresses.hostile.test/", 0, _title("many-addresses.hostile.test")),
+        # A relative Location leads to an ordinary page.
+        hostile("hostile-loc-dotdot-followed", f"{CURL} -L http://loc-dotdot.hostile.test/", 0,
+                _title("loc-dotdot.hostile.test")),
+    ]  # fmt: skip
+    for name, location in HOSTILE_LOCATIONS.items():
+        if "\x00" in location:  # curl will not have it
+            outcome = (CURL_WEIRD_SERVER_REPLY, "Nul byte in header")
+        else:
+            outcome = (0, f"302 {location}|")
+        what = name.split(".")[0]
+        checks.append(hostile(f"hostile-{what}", _location(f"http://{name}/"), *outcome))
+    return checks
 
 
 def _clean() -> list[Check]:
@@ -609,6 +757,7 @@ CHECKS = (
     + _certificates()
     + _ghosts()
     + _control_resolvers()
+    + _hostile()
 )
 
 

@@ -1,8 +1,9 @@
 """Censorship testbed: real servers behind emulated ISPs in network namespaces.
 
 See README.md beside this file. The API: :class:`Testbed` (``up``/``down``, ``networks``,
-``sites``, ``ca_bundle``, ``control_resolver`` and the failing ones, ``clear_residual``),
-:class:`Network` (``run`` a command in its client namespace) and :class:`Site`.
+``sites``, ``ca_bundle``, ``control_resolver`` and the failing ones, ``clear_residual``,
+``hostile_urls``), :class:`Network` (``run`` a command in its client namespace) and
+:class:`Site`.
 """
 
 from tests.testbed.topology import (
@@ -11,6 +12,8 @@ from tests.testbed.topology import (
     DOH_NAME,
     ECHO_IP,
     GOOD_DOH_IP,
+    HOSTILE_DNS,
+    HOSTILE_URLS,
     INTERCEPTION_CA_NAME,
     MITM_IP,
     RESIDUAL_SECONDS,
@@ -35,6 +38,8 @@ __all__ = [
     "DOH_NAME",
     "ECHO_IP",
     "GOOD_DOH_IP",
+    "HOSTILE_DNS",
+    "HOSTILE_URLS",
     "INTERCEPTION_CA_NAME",
     "MITM_IP",
     "RESIDUAL_SECONDS",

@@ -13,15 +13,21 @@ import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
+import dataclasses
+import functools
 import html
 import ipaddress
+import itertools
 import json
+import random
 import socket
 import ssl
+import struct
 import sys
 import urllib.parse
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -34,6 +40,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 import trustme
@@ -52,6 +59,26 @@ TLS_HANDSHAKE_FAILURE_ALERT = bytes([21, 3, 3, 0, 2, 2, 40])
 BLOCKPAGE_TITLE = "Доступ ограничен"
 BLOCKPAGE_SENTENCE = "Доступ к запрашиваемому ресурсу ограничен"  # noqa: RUF001 (Russian)
 ESCAPE_TITLE = "escape.hostile.test \x1b[2J\x1b]0;pwned\x07 [bold red]markup[/]"
+# Hostile servers: what they send, and the bounds that keep a server task from outliving a
+# client that never leaves ("forever" is HOSTILE_SECONDS) or from holding much memory.
+HOSTILE_SECONDS = 300.0
+SLOW_HEADER_INTERVAL = 0.5
+CHUNK_INTERVAL = 0.2
+PATHOLOGICAL_BYTES = 2 * 1024 * 1024
+GZIP_BOMB_BYTES = 1 << 30
+MANY_HEADERS = 40_000
+NOISE_BYTES = 64 * 1024
+# Terminal controls a hostile page puts in its title, header values and reason phrase:
+# bidi overrides and isolates, C1 CSI/OSC/ST (as characters: UTF-8 on the wire), an OSC
+# that sets the window title, a CSI that clears the screen, an OSC 8 hyperlink.
+TERMINAL_CONTROLS = (
+    "\u202e\u2066\u2067\u2068\u2069\u202a\u202b\u202c\u202d"
+    "\u009b31m\u009d0;c1\u009c"
+    "\x1b]0;pwned\x07\x1b[2J\x1b]8;;http://evil.test/\x1b\\link\x1b]8;;\x1b\\"
+)
+CONTROLS_TITLE = f"{TERMINAL_CONTROLS} controls.hostile.test [bold red]markup[/]"
+# The same, in UTF-7 (the page's declared charset): plain ASCII on the wire.
+CHARSET_TITLE = f"charset.hostile.test {TERMINAL_CONTROLS}"
 DOH_CONTENT_TYPE = "application/dns-message"
 MAX_DNS_MESSAGE = 65535
 MITM_NO_SNI = "interception.invalid"
@@ -152,8 +179,10 @@ class Authoritative:
         records: dict[str, str],
         bulk: dict[str, str] | None = None,
         records6: dict[str, str] | None = None,
+        hostile: dict[str, str] | None = None,
     ) -> None:
         self._zone = dns.name.from_text(zone)
+        self._hostile = {dns.name.from_text(n): spec for n, spec in (hostile or {}).items()}
         self._ttl = ttl
         self._records = {dns.name.from_text(name): ip for name, ip in records.items()}
         self._records6 = {dns.name.from_text(n): ip for n, ip in (records6 or {}).items()}
@@ -178,6 +207,8 @@ class Authoritative:
         response.flags |= dns.flags.AA | dns.flags.RA
         question = query.question[0]
         name = question.name.canonicalize()
+        if name in self._hostile:
+            return self._hostile_reply(self._hostile[name], query, response)
         if not name.is_subdomain(self._zone):
             # As a recursive resolver would say of any name in a world that has only this
             # zone: it does not exist (netprobe asks a made-up name to learn that much).
@@ -195,6 +226,69 @@ class Authoritative:
                 response.set_rcode(dns.rcode.NXDOMAIN)
             response.authority.append(self._soa)
         return response.to_wire()
+
+    def _hostile_reply(
+        self, spec: str, query: dns.message.Message, response: dns.message.Message
+    ) -> bytes:
+        """The garbage ``spec`` (see topology.HOSTILE_DNS) says to answer, whatever the type."""
+        kind, _, arg = spec.partition(":")
+        question = query.question[0]
+        match kind:
+            case "cname":
+                # Every hop of the loop in one answer, as a server authoritative for both.
+                owner, seen = question.name, set()
+                while owner.canonicalize() not in seen:
+                    seen.add(owner.canonicalize())
+                    target = self._hostile[owner.canonicalize()].partition(":")[2]
+                    response.answer.append(
+                        dns.rrset.from_text(owner, self._ttl, "IN", "CNAME", f"{target}.")
+                    )
+                    owner = dns.name.from_text(target)
+                return response.to_wire()
+            case "pointer-loop":
+                # The question's name, and the answer's owner, are a compression pointer to
+                # offset 12: the question's name itself.
+                flags = dns.flags.QR | dns.flags.AA | dns.flags.RA | (query.flags & dns.flags.RD)
+                loop = b"\xc0\x0c"
+                return (
+                    struct.pack("!6H", query.id, flags, 1, 1, 0, 0)
+                    + loop
+                    + struct.pack("!HH", question.rdtype, question.rdclass)
+                    + loop
+                    + struct.pack("!HHIH", dns.rdatatype.A, dns.rdataclass.IN, self._ttl, 4)
+                    + bytes([198, 19, 9, 9])
+                )
+            case "garbage":
+                return random.Random(kind).randbytes(512)
+            case "truncated" | "wrong-id":
+                response.answer.append(
+                    dns.rrset.from_text(question.name, self._ttl, "IN", "A", arg)
+                )
+                if kind == "wrong-id":
+                    response.id = (query.id + 1) & 0xFFFF
+                    return response.to_wire()
+                # Cut in the record's address; the header still counts the record.
+                response.use_edns(False)
+                return response.to_wire()[:-3]
+            case "wrong-question":
+                # Right id, but the question (and answer) of another name.
+                name = dns.name.from_text(arg)
+                other = dns.message.make_response(dns.message.make_query(name, "A", id=query.id))
+                other.flags |= dns.flags.AA | dns.flags.RA
+                address = self._records[name]
+                other.answer.append(dns.rrset.from_text(name, self._ttl, "IN", "A", address))
+                return other.to_wire()
+            case "many":
+                # Far more than the EDNS size the query allows (a 16 KB UDP datagram).
+                if question.rdtype == dns.rdatatype.A:
+                    hosts = [str(host) for host in ipaddress.ip_network(arg).hosts()]
+                    response.answer.append(
+                        dns.rrset.from_text_list(question.name, self._ttl, "IN", "A", hosts)
+                    )
+                else:
+                    response.authority.append(self._soa)
+                return response.to_wire(max_size=MAX_DNS_MESSAGE)
+        raise ValueError(f"unknown hostile DNS reply {spec!r}")
 
     def _address(self, name: dns.name.Name) -> str | None:
         if name in self._records:
@@ -217,10 +311,13 @@ class Resolver:
     injector races the resolver; over TCP, where injection does not work, the truth.
     """
 
-    def __init__(self, upstream: str, ttl: int, lies: dict[str, str]) -> None:
+    def __init__(
+        self, upstream: str, ttl: int, lies: dict[str, str], relay: list[str] | None = None
+    ) -> None:
         self._upstream = upstream
         self._ttl = ttl
         self._lies = {dns.name.from_text(name): lie for name, lie in lies.items()}
+        self._relay = {dns.name.from_text(name) for name in relay or ()}
 
     async def udp_answers(self, wire: bytes) -> list[bytes]:
         query = _parse_query(wire)
@@ -244,6 +341,8 @@ class Resolver:
         if query is None:
             return None
         question = query.question[0]
+        if question.name.canonicalize() in self._relay:
+            return await self._relay_raw(wire)
         lie = self._lies.get(question.name.canonicalize())
         if lie == "drop":
             return None
@@ -261,6 +360,18 @@ class Resolver:
         response.flags |= dns.flags.RA
         response.flags &= ~dns.flags.AA
         return response.to_wire()
+
+    async def _relay_raw(self, wire: bytes) -> bytes | None:
+        """The upstream's first datagram in reply to ``wire``, byte for byte, unparsed."""
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, (self._upstream, 53))
+                await loop.sock_sendall(sock, wire)
+                return await asyncio.wait_for(loop.sock_recv(sock, MAX_DNS_MESSAGE), 3.0)
+            except (OSError, TimeoutError):
+                return None
 
     async def _forward(self, query: dns.message.Message) -> dns.message.Message:
         try:
@@ -459,6 +570,195 @@ async def _send_trickle(writer: asyncio.StreamWriter, host: str) -> None:
         await asyncio.sleep(TRICKLE_INTERVAL)
 
 
+# --------------------------------------------------------------------------- hostile pages
+
+
+def _client_gone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    return writer.is_closing() or reader.at_eof()
+
+
+async def _drip(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    pieces: Iterator[bytes],
+    interval: float,
+) -> None:
+    """Write the pieces ``interval`` s apart until the client goes away (at most
+    HOSTILE_SECONDS): "forever" to a client, bounded for the server."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + HOSTILE_SECONDS
+    for piece in pieces:
+        if _client_gone(reader, writer) or loop.time() > until:
+            return
+        writer.write(piece)
+        await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+        await asyncio.sleep(interval)
+
+
+async def _hold(reader: asyncio.StreamReader) -> None:
+    """Send nothing more but keep the connection until the client closes it (at most
+    HOSTILE_SECONDS)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(HOSTILE_SECONDS):
+            while await reader.read(65536):
+                pass
+
+
+def _with(page: Page, *headers: tuple[str, str], reason: str | None = None) -> Page:
+    """``page`` with more headers (before Connection) and perhaps another reason phrase."""
+    return dataclasses.replace(
+        page, reason=reason or page.reason, headers=(*page.headers[:-1], *headers, page.headers[-1])
+    )
+
+
+def _set_header(page: Page, name: str, value: str) -> Page:
+    headers = tuple((n, value if n.lower() == name.lower() else v) for n, v in page.headers)
+    return dataclasses.replace(page, headers=headers)
+
+
+def _with_body(page: Page, body: bytes) -> Page:
+    return _set_header(dataclasses.replace(page, body=body), "Content-Length", str(len(body)))
+
+
+def _pathological_body(host: str) -> bytes:
+    """PATHOLOGICAL_BYTES of tags that never close: ``<title`` and ``<meta`` without ``>``,
+    attribute quotes never closed, ``<script`` and comments never ended."""
+    start = f"<!DOCTYPE html><html><head><!-- {host} -->\n"
+    unit = (
+        "<title" * 16 + " <meta" * 16 + ' charset="<meta http-equiv=content-type content="'
+        "<script <title>" + "<" * 32 + "<script>if (a <title) {<!--<title x='<meta "
+    )
+    times = PATHOLOGICAL_BYTES // len(unit) + 1
+    return (start + unit * times).encode()[:PATHOLOGICAL_BYTES]
+
+
+def _gzip_bomb_body(host: str) -> bytes:
+    """A gzip member of about 1 MB that inflates to a small page then GZIP_BOMB_BYTES of
+    zeros. Made in a quarter of a second: the zeros are compressed 1 MiB at a time behind a
+    full flush, which makes every MiB the same block, so one is compressed and repeated."""
+    prefix = f"<!DOCTYPE html><html><head><title>{host} | Testbed site</title></head><body>"
+    zeros, mib = bytes(1 << 20), GZIP_BOMB_BYTES >> 20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    head = deflate.compress(prefix.encode()) + deflate.flush(zlib.Z_FULL_FLUSH)
+    block = deflate.compress(zeros) + deflate.flush(zlib.Z_FULL_FLUSH)
+    crc = zlib.crc32(prefix.encode())
+    for _ in range(mib):
+        crc = zlib.crc32(zeros, crc)
+    size = (len(prefix.encode()) + GZIP_BOMB_BYTES) & 0xFFFFFFFF
+    gzip_header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # deflate, no name, no time
+    final_block = b"\x03\x00"  # an empty final block (fixed Huffman: end of block only)
+    return gzip_header + head + block * mib + final_block + struct.pack("<II", crc, size)
+
+
+@functools.cache
+def hostile_page(kind: str, host: str) -> Page:
+    """The pages hostile servers send whole (made once; the big ones in a thread)."""
+    page = site_page(host)
+    match kind:
+        case "controls":
+            # In the title, the reason phrase and header values (h11 allows any byte but NUL
+            # and whitespace controls there).
+            return _with(
+                site_page(host, title=CONTROLS_TITLE),
+                ("X-Title", CONTROLS_TITLE),
+                ("X-Powered-By", f"PHP {TERMINAL_CONTROLS}"),
+                ("Link", f"<http://evil.test/>; rel={TERMINAL_CONTROLS}"),
+                reason=f"OK {TERMINAL_CONTROLS}",
+            )
+        case "pathological":
+            return _with_body(page, _pathological_body(host))
+        case "gzip-bomb":
+            return _with(_with_body(page, _gzip_bomb_body(host)), ("Content-Encoding", "gzip"))
+        case "many-headers":
+            return _with(page, *((f"X-Header-{n}", str(n)) for n in range(MANY_HEADERS)))
+        case "charset":
+            # UTF-7 smuggles the controls past anything that looks for them in the bytes.
+            title = CHARSET_TITLE.encode("utf-7").decode("ascii")
+            body = (
+                '<!DOCTYPE html><html><head><meta charset="x-no-such-charset">'
+                f"<title>{title}</title></head><body><p>{host}</p></body></html>\n"
+            ).encode()
+            return _set_header(_with_body(page, body), "Content-Type", "text/html; charset=utf-7")
+        case "bad-gzip":
+            # Declared gzip, sent plain.
+            return _with(page, ("Content-Encoding", "gzip"))
+        case "bad-chunk":
+            body = b"zz\r\n" + page.body + b"\r\n0\r\n\r\n"  # a chunk size that is no number
+            headers = [(n, v) for n, v in page.headers if n != "Content-Length"]
+            headers.insert(-1, ("Transfer-Encoding", "chunked"))
+            return dataclasses.replace(page, headers=tuple(headers), body=body)
+    raise ValueError(f"unknown hostile page {kind!r}")
+
+
+HOSTILE_WHOLE = ("controls", "pathological", "gzip-bomb", "many-headers", "charset", "bad-gzip",
+                 "bad-chunk")  # fmt: skip
+NOISE = random.Random("noise").randbytes(NOISE_BYTES)
+
+
+async def _send_noise(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+) -> None:
+    writer.write(NOISE)
+
+
+async def _send_slow_headers(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+) -> None:
+    """The status line, then header lines that never end, a byte every 0.5 s."""
+    writer.write(b"HTTP/1.1 200 OK\r\n")
+    lines = (f"X-Slow-{n}: {n}\r\n".encode() for n in itertools.count())
+    await _drip(reader, writer, (bytes([b]) for line in lines for b in line), SLOW_HEADER_INTERVAL)
+
+
+def _chunk(text: str) -> bytes:
+    data = text.encode()
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+async def _send_chunked_forever(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+) -> None:
+    """Chunked encoding that never ends: a chunk every 0.2 s, never the last one."""
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    first = f"<!DOCTYPE html><html><head><title>{host} | Testbed site</title></head><body>\n"
+    ticks = (_chunk(f"<p>tick {n}</p>\n") for n in itertools.count(1))
+    await _drip(reader, writer, itertools.chain([_chunk(first)], ticks), CHUNK_INTERVAL)
+
+
+async def _send_truncated(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+) -> None:
+    """Half the body its Content-Length announces, then the connection closes."""
+    page = site_page(host)
+    writer.write(_head(page) + page.body[: len(page.body) // 2])
+
+
+async def _send_stalled_body(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str
+) -> None:
+    """The whole page, under a Content-Length that promises twice as much; then silence
+    with the connection held open."""
+    page = site_page(host)
+    promised = _set_header(page, "Content-Length", str(2 * len(page.body)))
+    writer.write(_head(promised) + page.body)
+    await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+    await _hold(reader)
+
+
+HOSTILE_STREAMS: dict[
+    str, Callable[[asyncio.StreamReader, asyncio.StreamWriter, str], Awaitable[None]]
+] = {
+    "noise": _send_noise,
+    "slow-headers": _send_slow_headers,
+    "chunked-forever": _send_chunked_forever,
+    "truncated": _send_truncated,
+    "stalled-body": _send_stalled_body,
+}
+
+
 # --------------------------------------------------------------------------- web
 
 
@@ -534,8 +834,16 @@ class Web:
             self._mitm_default = self._mitm_context_for(MITM_NO_SNI)
             self._mitm_default.sni_callback = self._pick_mitm
         self._listeners: list[dict[str, Any]] = config.get("listeners", [])
+        self._making: list[asyncio.Task[Page]] = []
 
     async def start(self) -> None:
+        # The big hostile pages are made in a thread, so that neither start-up nor the
+        # first request waits for them.
+        self._making = [
+            asyncio.create_task(asyncio.to_thread(hostile_page, v.page, v.name))
+            for v in self._vhosts
+            if v.page in HOSTILE_WHOLE
+        ]
         for listener in self._listeners:
             handler = self._handler(listener["tls"], listener["page"])
             await asyncio.start_server(handler, listener["ip"], listener["port"])
@@ -585,6 +893,13 @@ class Web:
                     writer.write(TLS_HANDSHAKE_FAILURE_ALERT)
                     await writer.drain()
                     return
+                vhost = self._by_ip.get(local_ip)
+                if tls == "vhosts" and vhost is not None and vhost.page == "noise":
+                    # Random bytes instead of the ServerHello.
+                    await asyncio.wait_for(reader.read(16384), IO_TIMEOUT)
+                    writer.write(NOISE)
+                    await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+                    return
                 if tls != "none":
                     context = self._tls_context(tls, local_ip)
                     await writer.start_tls(context, ssl_handshake_timeout=IO_TIMEOUT)
@@ -618,15 +933,19 @@ class Web:
             await _send_big(writer, method != "HEAD")
         elif kind == "trickle":
             await _send_trickle(writer, name)
+        elif kind in HOSTILE_STREAMS:
+            await HOSTILE_STREAMS[kind](reader, writer, name)
         else:
             if kind == "doh":
                 response = await self._doh(reader, method, target, headers)
             elif kind == "redirect":
                 response = self._redirect(name, target)
+            elif kind in HOSTILE_WHOLE:
+                response = await asyncio.to_thread(hostile_page, kind, name)
             else:
                 response = _render(kind, name, peer)
             writer.write(_head(response) + (b"" if method == "HEAD" else response.body))
-        await writer.drain()
+        await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
 
     def _redirect(self, name: str, target: str) -> Page:
         """The site's redirect for this path (or for any path), else its ordinary page."""
@@ -785,7 +1104,12 @@ async def _main(config: dict[str, Any]) -> None:
     if "authoritative" in config:
         auth = config["authoritative"]
         server = Authoritative(
-            auth["zone"], auth["ttl"], auth["records"], auth.get("bulk"), auth.get("records6")
+            auth["zone"],
+            auth["ttl"],
+            auth["records"],
+            auth.get("bulk"),
+            auth.get("records6"),
+            auth.get("hostile"),
         )
         await _serve_dns(auth["ip"], server.answer)
         doh_answer = server.answer  # the DoH servers know what the control server knows
@@ -793,7 +1117,7 @@ async def _main(config: dict[str, Any]) -> None:
         await _serve_dns(ip, servfail)
     if "resolver" in config:
         res = config["resolver"]
-        resolver = Resolver(res["upstream"], res["ttl"], res["lies"])
+        resolver = Resolver(res["upstream"], res["ttl"], res["lies"], res.get("relay"))
         await _serve_dns(res["ip"], resolver.answer, resolver.udp_answers)
     await Web(config, doh_answer).start()
     if "proxy" in config:

@@ -44,7 +44,12 @@ __all__ = [
     "DOH_NAME",
     "ECHO_IP",
     "GOOD_DOH_IP",
+    "HOSTILE_DNS",
+    "HOSTILE_LOCATIONS",
+    "HOSTILE_PAGES",
+    "HOSTILE_URLS",
     "INTERCEPTION_CA_NAME",
+    "MANY_ADDRESSES_NET",
     "MITM_IP",
     "PROXY_IP",
     "PROXY_PORT",
@@ -170,6 +175,57 @@ class Site:
 
 
 GHOSTS = ("ghost-blockpage.test", "ghost-wrong.test", "ghost-bogon.test")
+# Hostile web servers: name -> (scheme the tests use, page kind in servers.py). Nothing is
+# censored there: whatever a probe sees is the server's own doing, in every network.
+HOSTILE_PAGES: dict[str, tuple[Scheme, str]] = {
+    "controls.hostile.test": ("https", "controls"),
+    "pathological.hostile.test": ("https", "pathological"),
+    "slow-headers.hostile.test": ("https", "slow-headers"),
+    "gzip-bomb.hostile.test": ("https", "gzip-bomb"),
+    "many-headers.hostile.test": ("https", "many-headers"),
+    "noise.hostile.test": ("https", "noise"),
+    "loc-bracket.hostile.test": ("http", "redirect"),
+    "loc-space.hostile.test": ("http", "redirect"),
+    "loc-nul.hostile.test": ("http", "redirect"),
+    "loc-long.hostile.test": ("http", "redirect"),
+    "loc-javascript.hostile.test": ("http", "redirect"),
+    "loc-dotdot.hostile.test": ("http", "redirect"),
+    "loc-escape.hostile.test": ("http", "redirect"),
+    "truncated.hostile.test": ("https", "truncated"),
+    "chunked-forever.hostile.test": ("https", "chunked-forever"),
+    "stalled-body.hostile.test": ("https", "stalled-body"),
+    "charset.hostile.test": ("https", "charset"),
+    "bad-gzip.hostile.test": ("https", "bad-gzip"),
+    "bad-chunk.hostile.test": ("http", "bad-chunk"),
+    "many-addresses.hostile.test": ("https", "site"),
+}
+# Broken Location headers, each sent by its own site for "/" (other paths: the page).
+LONG_LOCATION = "http://loc-long.hostile.test/" + "a" * 10_240
+HOSTILE_LOCATIONS = {
+    "loc-bracket.hostile.test": "http://[::1",
+    "loc-space.hostile.test": "http://exa mple/",
+    "loc-nul.hostile.test": "\x00",
+    "loc-long.hostile.test": LONG_LOCATION,
+    "loc-javascript.hostile.test": "javascript:alert(1)",
+    "loc-dotdot.hostile.test": "../../../../etc/passwd",
+    "loc-escape.hostile.test": "http://\u202eevil.test\x1b]0;pwned\x07/\x1b[2J",
+}
+# Where many-addresses.hostile.test resolves: every host of this block (1,022 A records, one
+# 16 KB UDP reply whatever the EDNS size). AnyIP-local: each serves the site by SNI/Host.
+MANY_ADDRESSES_NET = "198.19.16.0/22"
+# Names the control (authoritative) server answers with garbage, for every query type; the
+# ISP resolvers relay its replies to them byte for byte (a dumb forwarder), so the system
+# resolver sees the same garbage. Specs are read by servers.Authoritative.
+HOSTILE_DNS = {
+    "cname-loop.hostile.test": "cname:cname-loop-b.hostile.test",
+    "cname-loop-b.hostile.test": "cname:cname-loop.hostile.test",
+    "pointer-loop.hostile.test": "pointer-loop",
+    "garbage.hostile.test": "garbage",
+    "truncated-reply.hostile.test": f"truncated:{UNRELATED_IP}",
+    "wrong-id.hostile.test": f"wrong-id:{UNRELATED_IP}",
+    "wrong-question.hostile.test": "wrong-question:www.clean.test",
+    "many-addresses.hostile.test": f"many:{MANY_ADDRESSES_NET}",
+}
 
 
 def _build_sites() -> tuple[Site, ...]:
@@ -243,6 +299,9 @@ def _build_sites() -> tuple[Site, ...]:
         # Residual censorship: the name, then the site's address for RESIDUAL_SECONDS.
         ("residual-drop.tls.test", "https", None, "residual-drop"),
         ("residual-reset.tls.test", "https", None, "residual-reset"),
+        # Hostile servers (see HOSTILE_PAGES and HOSTILE_DNS): broken or malicious, never
+        # censored, the same in every network. Appended, so the numbers above stay.
+        *((name, scheme, None, None) for name, (scheme, _) in HOSTILE_PAGES.items()),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
     fixed_ips |= {name: None for name in GHOSTS}
@@ -261,6 +320,15 @@ def _build_sites() -> tuple[Site, ...]:
 
 
 SITES = _build_sites()
+# Every hostile server's URL, for a run over all of them: the hostile sites (the older
+# big, trickle and escape ones too), the http twins of those whose two schemes differ, and
+# the names whose DNS replies are garbage.
+HOSTILE_URLS = (
+    *(site.url for site in SITES if site.name.endswith(".hostile.test")),
+    "http://noise.hostile.test/",
+    "http://controls.hostile.test/",
+    *(f"https://{name}/" for name in HOSTILE_DNS if name not in {s.name for s in SITES}),
+)
 # The recent list (/proc/net/xt_recent/<list>) of each residual-censorship site.
 RESIDUAL_LISTS = {
     site.name: site.host.split(".")[0]
@@ -283,6 +351,7 @@ _REDIRECTS: dict[str, dict[str, tuple[int, str]]] = {
         **{f"/redirect/{hop}": (302, f"/redirect/{hop + 1}") for hop in range(1, 15)},
     },
     "loop.redirect.test": {"/": (302, "/a"), "/a": (302, "/b"), "/b": (302, "/a")},
+    **{name: {"/": (302, location)} for name, location in HOSTILE_LOCATIONS.items()},
 }
 # Sites whose certificate does not verify (the rest: a good one from the trusted CA).
 _CERTS = {
@@ -299,6 +368,7 @@ _PAGES = {
     "trickle.hostile.test": "trickle",
     "escape.hostile.test": "escape",
     "ipecho.test": "echo",
+    **{name: page for name, (_, page) in HOSTILE_PAGES.items() if page != "site"},
 }
 _DNAT = {
     "mitm": (443, MITM_IP),
@@ -535,6 +605,7 @@ class Testbed:
     good_doh = f"https://{DOH_NAME}{DOH_PATH}#{GOOD_DOH_IP}"
     residual_lists = RESIDUAL_LISTS
     residual_seconds = RESIDUAL_SECONDS
+    hostile_urls = HOSTILE_URLS
 
     def __init__(self) -> None:
         self.networks: dict[str, Network] = {network.name: network for network in NETWORKS}
@@ -790,6 +861,7 @@ class Testbed:
                 "records": {name: ip for name, ip, _, _ in vhosts if ip},
                 "records6": {name: ip6 for name, _, ip6, _ in vhosts if ip6},
                 "bulk": BULK_NETS,
+                "hostile": HOSTILE_DNS,
             },
             "bulk_vhosts": [
                 {
@@ -837,7 +909,12 @@ class Testbed:
 
     @staticmethod
     def _isp_config(network: Network) -> dict[str, Any]:
-        resolver = {"ip": network.resolver, "upstream": CONTROL_DNS_IP, "ttl": DNS_TTL}
+        resolver = {
+            "ip": network.resolver,
+            "upstream": CONTROL_DNS_IP,
+            "ttl": DNS_TTL,
+            "relay": list(HOSTILE_DNS),
+        }
         if network.name != "censored":
             return {"resolver": {**resolver, "lies": {}}}
         ca = trustme.CA(organization_name=INTERCEPTION_CA_NAME)
