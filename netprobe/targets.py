@@ -300,8 +300,11 @@ def _parse(text: str, list_name: str | None, category: str | None) -> Target:
     port = _parse_port(port_text, scheme)
     url_host, domain = _parse_host(host_text)
     netloc = url_host if port == _DEFAULT_PORTS[scheme] else f"{url_host}:{port}"
-    path = quote(parts.path, safe=_URL_SAFE) or "/"
-    query = quote(parts.query, safe=_URL_SAFE)
+    try:
+        path = quote(parts.path, safe=_URL_SAFE) or "/"
+        query = quote(parts.query, safe=_URL_SAFE)
+    except UnicodeEncodeError:  # a byte that is no UTF-8, as Python passes it in argv
+        raise _Invalid("the path or query is not valid UTF-8") from None
     url = f"{scheme}://{netloc}{path}" + (f"?{query}" if query else "")
     return Target(url, domain, scheme, port, list_name, category)
 

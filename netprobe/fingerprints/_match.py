@@ -111,6 +111,10 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((value for key, value in headers if key == name), None)
 
 
+HOST_LABELS_MAX = 8
+"""The most labels a host of the fingerprint data has (checked by the tests)."""
+
+
 def _match_url(url: str, table: Mapping[str, tuple[tuple[str, str], ...]]) -> str | None:
     try:
         parts = urlsplit(url.strip())
@@ -121,8 +125,10 @@ def _match_url(url: str, table: Mapping[str, tuple[tuple[str, str], ...]]) -> st
         return None
     rest = parts.path + (f"?{parts.query}" if parts.query else "")
     labels = host.rstrip(".").split(".")
-    # The host itself, then each parent domain: a pattern covers its subdomains.
-    for start in range(len(labels)):
+    # The host itself, then each parent domain: a pattern covers its subdomains. Only the
+    # last few labels can name a known host: a hostile name of thousands of labels is not
+    # joined thousands of times.
+    for start in range(max(0, len(labels) - HOST_LABELS_MAX), len(labels)):
         for prefix, fid in table.get(".".join(labels[start:]), ()):
             if rest.startswith(prefix):
                 return fid

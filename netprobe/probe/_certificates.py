@@ -35,5 +35,7 @@ def _certificate(der: bytes) -> Certificate:
     try:
         cert = x509.load_der_x509_certificate(der)
         return Certificate(cert.subject.rfc4514_string(), cert.issuer.rfc4514_string(), sha256)
-    except ValueError:  # DER that OpenSSL accepts but cryptography finds malformed
+    except Exception:
+        # DER that OpenSSL accepts but cryptography refuses, each its own way (ValueError,
+        # InvalidVersion, KeyError for an odd string tag...): the hash still names it.
         return Certificate("", "", sha256)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import html
 import re
+import warnings
 
 __all__ = ["TITLE_SCAN_BYTES", "extract_title"]
 
@@ -85,10 +86,16 @@ def _meta_charset(prefix: bytes, lowered: bytes) -> str | None:
 
 def _decode(raw: bytes, charset: str | None) -> str:
     if charset is not None:
+        # The page names the charset: an unknown name, one that is no text encoding
+        # (zlib, rot13) or a codec that cannot replace errors (idna) is ignored.
         try:
-            return raw.decode(codecs.lookup(charset).name, errors="replace")
-        except LookupError:
-            pass  # an unknown charset name: guess as if none was given
+            codec = codecs.lookup(charset)
+            if getattr(codec, "_is_text_encoding", True):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # unicode_escape warns of bad escapes
+                    return raw.decode(codec.name, errors="replace")
+        except (LookupError, ValueError):  # UnicodeError is a ValueError
+            pass
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -246,5 +246,5 @@ def _absolute(base: httpx.URL, reference: str) -> str | None:
     """``reference`` resolved against ``base``; None if it is not a usable URL."""
     try:
         return str(base.join(reference.strip()))
-    except httpx.InvalidURL:
+    except (httpx.InvalidURL, UnicodeError):
         return None

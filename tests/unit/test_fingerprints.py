@@ -429,3 +429,10 @@ def test_the_start_of_a_long_page_is_not_a_small_page() -> None:
     assert match_blockpage(200, [], wording) == "generic.en.restricted"
     assert match_blockpage(200, [], wording, len(wording)) == "generic.en.restricted"
     assert match_blockpage(200, [], wording, 1 << 20) is None
+
+
+def test_every_known_host_fits_the_labels_looked_at() -> None:
+    from netprobe.fingerprints._database import database
+    from netprobe.fingerprints._match import HOST_LABELS_MAX
+
+    assert max(host.count(".") + 1 for host in database().locations) <= HOST_LABELS_MAX
