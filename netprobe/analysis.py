@@ -49,7 +49,7 @@ http.diff          plain-HTTP page differs from the site's HTTPS page       anom
 [3] ``blocked`` when a second reply to the same UDP query agrees with control (the first
     was forged by an injector racing the resolver), and for a ghost domain: a name that
     does not exist at the control resolvers, which the resolver under test answers
-    although it says NXDOMAIN for made-up names.
+    although it gives no address for a made-up name.
 
 ``site_down`` is given when the control view fails the same way (the name does
 not exist at the control resolver either); ``network_down`` when the run found
@@ -176,9 +176,10 @@ class RunContext:
     """Issuers of unverifiable certificates seen on two or more unrelated targets."""
     routable: tuple[IPNetwork, ...] = ()
     """Special-purpose blocks this run treats as routable (a test network says so)."""
-    resolver_says_nxdomain: bool | None = None
-    """The resolver under test answers NXDOMAIN for a made-up name (True), or invents an
-    address for it (False: NXDOMAIN hijacking); None when unknown."""
+    resolver_invents_answers: bool | None = None
+    """The resolver under test answers a made-up name with an address (True: NXDOMAIN
+    hijacking), or with none (False: NXDOMAIN, or any reply without one); None when it
+    did not reply."""
     fake_ip: bool = False
     """The resolver under test is a local fake-IP proxy (Clash, sing-box…)."""
 
@@ -682,12 +683,12 @@ def _ghost_domain(
         return lie
     answered = ", ".join(sorted(local)[:3])
     said = f"the resolver under test answers {answered} for {host}, but {ghost}"
-    if ctx.resolver_says_nxdomain:
+    if ctx.resolver_invents_answers is False:
         return Analysis(
             "blocked",
             "dns.inconsistent",
             _at_hop(
-                f"{said}, and it answers NXDOMAIN for made-up names: {host} is on a list",
+                f"{said}, and it gives no address for made-up names: {host} is on a list",
                 hop,
                 host,
             ),
@@ -695,7 +696,7 @@ def _ghost_domain(
         )
     unknown = (
         "it invents addresses for made-up names too (NXDOMAIN hijacking)"
-        if ctx.resolver_says_nxdomain is False
+        if ctx.resolver_invents_answers
         else "whether it invents addresses for any made-up name is unknown"
     )
     return Analysis("anomaly", "dns.inconsistent", _at_hop(f"{said}; {unknown}", hop, host))

@@ -774,7 +774,7 @@ async def probe(
             asn_of=asn_of,
             shared_untrusted_issuers=shared_untrusted_issuers(measured.values()),
             routable=options.routable,
-            resolver_says_nxdomain=check.says_nxdomain,
+            resolver_invents_answers=check.invents_answers,
             fake_ip=check.fake_ip,
         )
 
@@ -860,11 +860,12 @@ class _ResolverCheck:
         return anything_answered(q.failure for q in self.control)
 
     @property
-    def says_nxdomain(self) -> bool | None:
-        """Whether the resolver under test tells the truth about names that do not exist."""
-        if self.made_up.rcode == "NXDOMAIN":
+    def invents_answers(self) -> bool | None:
+        """Whether the resolver under test answers names that do not exist with an address
+        (NXDOMAIN hijacking); None when it did not reply."""
+        if self.made_up.addresses:
             return True
-        return False if self.made_up.addresses else None
+        return None if self.made_up.rcode is None else False
 
     @property
     def fake_ip(self) -> bool:
@@ -882,7 +883,7 @@ class _ResolverCheck:
                 f"{FAKE_IP_NETWORK}, as Clash and sing-box do): this run measures the proxy, "
                 "not this network"
             )
-        if self.says_nxdomain is False:
+        if self.invents_answers:
             notes.append(
                 f"the resolver under test answers {', '.join(self.made_up.addresses)} for a "
                 "made-up name (NXDOMAIN hijacking): answers for names that do not exist prove "

@@ -360,16 +360,16 @@ GHOST_RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "dns.blockpage",
     ),
     (
-        "ghost domain, resolver says NXDOMAIN for made-up names: on a list",
+        "ghost domain, resolver gives no address for a made-up name: on a list",
         target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP)),
-        RunContext(resolver_says_nxdomain=True),
+        RunContext(resolver_invents_answers=False),
         "blocked",
         "dns.inconsistent",
     ),
     (
         "ghost domain, resolver invents addresses for any name (NXDOMAIN hijacking)",
         target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP)),
-        RunContext(resolver_says_nxdomain=False),
+        RunContext(resolver_invents_answers=True),
         "anomaly",
         "dns.inconsistent",
     ),
@@ -383,7 +383,7 @@ GHOST_RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
     (
         "a name of this network's own (split horizon), with a valid certificate",
         target(dns(addresses=(OTHER_IP,)), GHOST_NX, tcp(OTHER_IP), tls(address=OTHER_IP), http()),
-        RunContext(resolver_says_nxdomain=True),
+        RunContext(resolver_invents_answers=False),
         "accessible",
         None,
     ),

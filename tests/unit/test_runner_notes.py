@@ -40,27 +40,30 @@ CONTROL = (answer(role="control", resolver="https://dns.example/dns-query"),)
 
 
 @pytest.mark.parametrize(
-    ("local", "made_up", "routable", "fake_ip", "says_nxdomain", "note"),
+    ("local", "made_up", "routable", "fake_ip", "invents", "note"),
     [
-        (answer(), NX, (), False, True, None),
-        (answer(addresses=("198.18.0.7",)), NX, (), True, True, "fake-IP proxy"),
-        (answer(addresses=("198.18.0.7",)), NX, ("198.18.0.0/15",), False, True, None),
-        (answer(), answer("nx-1.example.org", ("203.0.113.80",)), (), False, False, "hijacking"),
+        (answer(), NX, (), False, False, None),
+        (answer(addresses=("198.18.0.7",)), NX, (), True, False, "fake-IP proxy"),
+        (answer(addresses=("198.18.0.7",)), NX, ("198.18.0.0/15",), False, False, None),
+        (answer(), answer("nx-1.example.org", ("203.0.113.80",)), (), False, True, "hijacking"),
+        (answer(), answer("nx-1.example.org", (), "REFUSED", "dns_refused_error"), (), False,
+         False, None),
         (answer(), answer("nx-1.example.org", (), None, "generic_timeout_error"), (), False,
          None, None),
     ],
-    ids=["honest", "fake-ip", "fake-ip range said routable", "nxdomain hijacking", "silent"],
+    ids=["honest", "fake-ip", "fake-ip range said routable", "nxdomain hijacking",
+         "refused: invents nothing", "silent"],
 )  # fmt: skip
 def test_what_the_resolver_under_test_does(
     local: DNSObservation,
     made_up: DNSObservation,
     routable: tuple[str, ...],
     fake_ip: bool,
-    says_nxdomain: bool | None,
+    invents: bool | None,
     note: str | None,
 ) -> None:
     check = _ResolverCheck(local, made_up, CONTROL, parse_networks(routable))
-    assert (check.fake_ip, check.says_nxdomain) == (fake_ip, says_nxdomain)
+    assert (check.fake_ip, check.invents_answers) == (fake_ip, invents)
     notes = check.notes(_options(), [])
     if note is None:
         assert notes == []
