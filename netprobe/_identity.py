@@ -31,8 +31,19 @@ from netprobe.model.addresses import IPNetwork, is_bogon
 from ._dns_records import ask_records
 
 if TYPE_CHECKING:
-    from netprobe.asn import ASNResolver
     from netprobe.probe.dns import ResolverSpec
+
+    from ._asn_data import ASInfo
+
+
+class Networks(Protocol):
+    """What finding the probe's network needs of the AS lookups (``asn.ASNResolver``):
+    named here so that this module needs nothing of the one that uses it."""
+
+    def as_name_of(self, asn: int) -> tuple[str | None, str | None]: ...
+
+    async def lookup_async(self, address: str) -> ASInfo: ...
+
 
 __all__ = [
     "DEFAULT_HTTP_ECHO_SERVICES",
@@ -42,6 +53,7 @@ __all__ = [
     "IPChoice",
     "IPDiscovery",
     "IPMethod",
+    "Networks",
     "ProbeIdentity",
     "choose_ip",
     "default_ip_methods",
@@ -266,7 +278,7 @@ async def discover_public_ip(
 async def discover_probe(
     *,
     ip_services: Sequence[str] | None,
-    resolver: ASNResolver,
+    resolver: Networks,
     asn_override: int | None = None,
     cc_override: str | None = None,
     timeout: float,
