@@ -163,18 +163,22 @@ REPEATS = 10
 LOSSY_SITES = list(dict.fromkeys([url for url, *_ in CENSORED] + [url for url, *_ in SCENARIOS]))
 
 
-def test_lossy_network_never_reads_as_blocked(testbed: Any) -> None:
+@pytest.mark.parametrize("proxy", [False, True], ids=["alone", "with a control proxy"])
+def test_lossy_network_never_reads_as_blocked(testbed: Any, proxy: bool) -> None:
     """The harsh link (200 ms each way, 12 % loss): every site, each measured REPEATS times
-    in one run. A single stalled handshake or reset must never become `blocked`."""
+    in one run. A single stalled handshake or reset must never become `blocked`; nor, with
+    a control proxy that reaches every site, one local timeout."""
     urls = [f"{url}?repeat={n}" for url in LOSSY_SITES for n in range(REPEATS)]
-    run = netprobe(testbed, "lossy", urls, "--format", "json", timeout=4, run_timeout=600)
+    more = ("--control-proxy", testbed.control_proxy) if proxy else ()
+    run = netprobe(testbed, "lossy", urls, "--format", "json", *more, timeout=4, run_timeout=600)
     assert run.code == 0, run.stderr
     results = run.report["results"]
     assert len(results) == len(urls)
     verdicts = Counter(r["verdict"] for r in results)
     kinds = Counter(f"{r['verdict']} {r['blocking']}" for r in results if r["blocking"])
     print(
-        f"\nlossy link, {len(results)} measurements: {dict(verdicts)}; anomaly rate "
+        f"\nlossy link{' with a control proxy' if proxy else ''}, {len(results)} "
+        f"measurements: {dict(verdicts)}; anomaly rate "
         f"{verdicts['anomaly'] / len(results):.1%}; {dict(kinds)}"
     )
     blocked = [
