@@ -687,9 +687,6 @@ class _Measurement:
             await self._http(twin, address, host, "https_twin", 0)
 
 
-_TLS_SCHEMES = frozenset({"https", "tls"})
-
-
 def _final(first: DNSObservation, final: asyncio.Future[DNSObservation]) -> DNSObservation:
     """A query's observation with its late replies, or its first reply if still listening."""
     if not final.done() or final.cancelled() or final.exception() is not None:
