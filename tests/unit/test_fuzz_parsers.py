@@ -685,8 +685,10 @@ _ODD = [
     "/C=KZ/CN=",
     "Qaznet Trust Network",
 ]
+# A certificate's strings are encoded in DER: a lone surrogate cannot be in one (nor be
+# built into one), whatever a server sends.
 _NAME_PIECES = st.lists(
-    st.sampled_from(_ODD) | st.text(st.characters(), max_size=4),
+    st.sampled_from(_ODD) | st.text(st.characters(exclude_categories=["Cs"]), max_size=4),
     min_size=1,
     max_size=8,
 ).map("".join)
