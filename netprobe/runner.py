@@ -260,21 +260,6 @@ class _Shared:
             self.contexts[extra_ca] = tls.with_extra_roots(base, extra_ca)
         return self.contexts[extra_ca]
 
-    async def query(
-        self,
-        domain: str,
-        qtype: Literal["A", "AAAA"],
-        resolver: dns.ResolverSpec,
-        role: Role,
-        *,
-        timeout: float,
-        t_origin: float,
-    ) -> DNSObservation:
-        _, final = await self.query_early(
-            domain, qtype, resolver, role, timeout=timeout, t_origin=t_origin
-        )
-        return await final
-
     async def query_early(
         self,
         domain: str,
@@ -929,8 +914,11 @@ _CONTROL_FAILURE_MEANS: Final = {
 async def _check_resolvers(shared: _Shared, options: ProbeOptions) -> _ResolverCheck:
     made_up = f"nx-{secrets.token_hex(6)}.{INNOCUOUS_NAME}"
 
-    def ask(name: str, resolver: dns.ResolverSpec, role: Role) -> Awaitable[DNSObservation]:
-        return shared.query(name, "A", resolver, role, timeout=options.timeout, t_origin=0.0)
+    async def ask(name: str, resolver: dns.ResolverSpec, role: Role) -> DNSObservation:
+        _, final = await shared.query_early(
+            name, "A", resolver, role, timeout=options.timeout, t_origin=0.0
+        )
+        return await final
 
     local, unknown, *control = await asyncio.gather(
         ask(INNOCUOUS_NAME, options.resolver, "local"),
