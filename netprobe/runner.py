@@ -394,7 +394,7 @@ class _Measurement:
                 checks.append(self._http(f"http://{host}/", suspect[0], host, "dns_check", 0))
             if suspect and scheme == "http":
                 checks.append(self._tls_pair(suspect[0], 443, host))
-            others = [a for a in resolution.connectable(resolution.control) if a not in local]
+            others = [a for a in resolution.control if a not in local]
             checks.append(self._connect(host, port, others, "control"))
         running_checks = asyncio.gather(*checks)
         connected = await connecting

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final, NamedTuple
 
+from netprobe.model.addresses import IPNetwork
+
 __all__ = [
     "SystemResolver",
     "default_route_interface",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _SYSTEMD_STUBS: Final = frozenset({"127.0.0.53", "127.0.0.54"})
 _SYSTEMD_RESOLV_CONF: Final = Path("/run/systemd/resolve/resolv.conf")
