@@ -2,10 +2,10 @@
 
 Three kinds of input, told apart per file and per record:
 
-- a report (``schema: "netprobe.report/1"``), pretty-printed as ``netprobe run -o``
+- a report (``schema: "netprobe.report/2"``, or ``/1``), pretty-printed as ``netprobe run -o``
   writes it or compact on one line: every result is an observation at the run's
   ``started_at``, on the report's ``probe`` network;
-- a watch log (JSON Lines of ``schema: "netprobe.watch/1"`` records, one result per
+- a watch log (JSON Lines of ``schema: "netprobe.watch/2"`` (or ``/1``) records, one result per
   run per line): ``started_at``, ``run`` and ``probe`` come with each line;
 - a result stream (``netprobe run --format jsonl``): bare result objects, with no
   time and only ``probe_asn`` to name the network.
@@ -18,13 +18,13 @@ warning and is skipped.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from netprobe._json_records import json_records, json_type, shown
 from netprobe.analysis import VERDICTS
 
 __all__ = [
@@ -40,8 +40,15 @@ __all__ = [
 ]
 
 # Repeated rather than imported from netprobe.report, which pulls in the runner (httpx).
-REPORT_SCHEMA: Final = "netprobe.report/1"
-WATCH_SCHEMA: Final = "netprobe.watch/1"
+REPORT_SCHEMA: Final = "netprobe.report/2"
+WATCH_SCHEMA: Final = "netprobe.watch/2"
+_READ_SCHEMAS: Final = {
+    "netprobe.report/1": "report",
+    REPORT_SCHEMA: "report",
+    "netprobe.watch/1": "watch",
+    WATCH_SCHEMA: "watch",
+}
+"""A history reads verdicts only: older versions, whose observations differ, still do."""
 
 # A file of something else entirely (a CSV, a binary) would otherwise print a warning
 # for each of its lines.
@@ -134,35 +141,12 @@ class _Reader:
             self.warnings.append(f"{name}: no results")
 
     def _read_data(self, name: str, data: bytes) -> None:
-        start = len(data) - len(data.lstrip())
-        end = data.find(b"\n", start)
-        # json.dumps(indent=...) and jq open a document with a line holding only "{"; a
-        # first line that is anything else is the first record of JSON Lines.
-        if data[start : end if end >= 0 else len(data)].strip() == b"{":
-            self._read_document(name, data)
-        else:
-            self._read_lines(name, data)
-
-    def _read_document(self, name: str, data: bytes) -> None:
-        try:
-            document = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            line = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-            self.warnings.append(f"{name}{line}: {_not_json(exc)}")
-            return
-        try:
-            self._record(name, document)
-        except _Malformed as exc:
-            self.warnings.append(f"{name}: {exc}")
-
-    def _read_lines(self, name: str, data: bytes) -> None:
         bad = 0
-        for number, line in enumerate(data.split(b"\n"), 1):
-            if not line.strip():
-                continue
-            where = f"{name}:{number}"
+        for where, value, problem in json_records(name, data):
             try:
-                self._record(where, _parse_line(line))
+                if problem is not None:
+                    raise _Malformed(problem)
+                self._record(where, value)
             except _Malformed as exc:
                 bad += 1
                 if bad <= _WARNINGS_PER_FILE:
@@ -173,16 +157,17 @@ class _Reader:
     def _record(self, where: str, value: Any) -> None:
         """One report, watch record or bare result; ``where`` names it in warnings."""
         if not isinstance(value, dict):
-            raise _Malformed(f"expected a JSON object, found {_json_type(value)}")
+            raise _Malformed(f"expected a JSON object, found {json_type(value)}")
         schema = value.get("schema")
-        if schema == REPORT_SCHEMA:
+        kind = _READ_SCHEMAS.get(schema) if isinstance(schema, str) else None
+        if kind == "report":
             self._report(where, value)
-        elif schema == WATCH_SCHEMA:
+        elif kind == "watch":
             network = self._network(value.get("probe"))
             at = _time(value.get("started_at"), "started_at")
             self._result(value.get("result"), network, at, _text(value, "run"))
         elif schema is not None:
-            raise _Malformed(f"unsupported schema {_shown(schema)}")
+            raise _Malformed(f"unsupported schema {shown(schema)}")
         elif "url" in value:
             self._result(value, self._network({"asn": value.get("probe_asn")}), None, None)
         else:
@@ -204,12 +189,12 @@ class _Reader:
 
     def _result(self, result: Any, network: Network, at: datetime | None, run: str | None) -> None:
         if not isinstance(result, dict):
-            raise _Malformed(f"result is {_json_type(result)}, not an object")
+            raise _Malformed(f"result is {json_type(result)}, not an object")
         url, verdict = result.get("url"), result.get("verdict")
         if not isinstance(url, str) or not url:
             raise _Malformed("result has no url")
         if verdict not in VERDICTS:
-            raise _Malformed(f"unknown verdict {_shown(verdict)}")
+            raise _Malformed(f"unknown verdict {shown(verdict)}")
         blocking, evidence = _text(result, "blocking"), _text(result, "evidence")
         self.observations.append(Observation(url, network, at, verdict, blocking, evidence, run))
 
@@ -218,7 +203,7 @@ class _Reader:
             raise _Malformed("probe is not an object")
         asn = probe.get("asn")
         if asn is not None and (not isinstance(asn, int) or isinstance(asn, bool) or asn < 0):
-            raise _Malformed(f"bad AS number {_shown(asn)}")
+            raise _Malformed(f"bad AS number {shown(asn)}")
         key = (asn, _text(probe, "as_name"), _text(probe, "cc"))
         network = self._networks.get(key)
         if network is None:
@@ -226,26 +211,11 @@ class _Reader:
         return network
 
 
-def _parse_line(line: bytes) -> Any:
-    try:
-        return json.loads(line)
-    except (ValueError, RecursionError) as exc:
-        raise _Malformed(_not_json(exc)) from exc
-
-
-def _not_json(exc: ValueError | RecursionError) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"not valid JSON ({exc.msg} at column {exc.colno})"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    return "not valid JSON (nested too deeply)" if isinstance(exc, RecursionError) else str(exc)
-
-
 def _text(record: dict[str, Any], key: str) -> str | None:
     value = record.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise _Malformed(f"{key} is {_json_type(value)}, not a string")
+    raise _Malformed(f"{key} is {json_type(value)}, not a string")
 
 
 def _time(value: Any, key: str) -> datetime | None:
@@ -259,20 +229,7 @@ def _time(value: Any, key: str) -> datetime | None:
         else:
             # netprobe writes UTC with a Z; a time without an offset is taken as UTC too.
             return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    raise _Malformed(f"{key} is not an ISO 8601 time: {_shown(value)}")
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return names.get(type(value), "a number")
-
-
-def _shown(value: Any) -> str:
-    """A value from the file, quoted for a warning: repr escapes control characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:59] + "…"
+    raise _Malformed(f"{key} is not an ISO 8601 time: {shown(value)}")
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -110,6 +110,7 @@ __all__ = [
     "analyse",
     "analyse_service",
     "anything_answered",
+    "blockpage_of",
     "network_is_down",
     "registrable_domain",
     "shared_untrusted_issuers",
@@ -261,6 +262,10 @@ def shared_untrusted_issuers(results: Iterable[Observations]) -> frozenset[str]:
 def analyse(obs: Observations, ctx: RunContext | None = None) -> Analysis:
     """Classify one target from its observations. Never raises on well-typed input."""
     ctx = ctx or RunContext()
+    if obs.internal_error is not None:
+        return Analysis(
+            "error", evidence=f"internal error while measuring (see the log): {obs.internal_error}"
+        )
     if ctx.network_down:
         return Analysis(
             "network_down",
@@ -702,6 +707,20 @@ def _ghost_domain(
     return Analysis("anomaly", "dns.inconsistent", _at_hop(f"{said}; {unknown}", hop, host))
 
 
+def blockpage_of(exchange: HTTPObservation) -> str | None:
+    """The blockpage fingerprint a response matches, from what was kept of it (its
+    excerpt; a large 2xx page has none, and is matched on its title, headers, status)."""
+    if exchange.status is None:
+        return None
+    return fingerprints.match_blockpage(
+        exchange.status,
+        exchange.headers,
+        exchange.body_excerpt or b"",
+        exchange.body_length,
+        None if exchange.body_excerpt else exchange.title or "",
+    )
+
+
 def _answer_lie(
     obs: Observations,
     ctx: RunContext,
@@ -740,15 +759,21 @@ def _answer_lie(
                 True,
             )
     served = next(
-        (h for h in obs.http if h.address in local and h.host == host and h.blockpage), None
+        (
+            (h.address, found)
+            for h in obs.http
+            if h.address in local and h.host == host and (found := blockpage_of(h))
+        ),
+        None,
     )
     if served is not None:
+        address, found = served
         return Analysis(
             "blocked",
             "dns.blockpage",
             _at_hop(
-                f"the resolver under test answers {host} with {served.address}, which "
-                f"serves a blockpage ({served.blockpage}); {control_said}",
+                f"the resolver under test answers {host} with {address}, which "
+                f"serves a blockpage ({found}); {control_said}",
                 hop,
                 host,
             ),
@@ -1074,13 +1099,13 @@ _HTTP_FAILURE_BLOCKING: Final[dict[str, Blocking]] = {GENERIC_TIMEOUT: "http.tim
 def _http_rule(obs: Observations, exchange: HTTPObservation) -> Analysis | None:
     """``exchange``: the request of its hop that decides (see :func:`_exchange_at`)."""
     host, hop = exchange.host, exchange.hop
-    if exchange.blockpage is not None:
+    blockpage = blockpage_of(exchange)
+    if blockpage is not None:
         return Analysis(
             "blocked",
             "http.blockpage",
             _at_hop(
-                f"{exchange.url} answers HTTP {exchange.status} with a blockpage "
-                f"({exchange.blockpage})",
+                f"{exchange.url} answers HTTP {exchange.status} with a blockpage ({blockpage})",
                 hop,
                 host,
             ),

@@ -463,6 +463,76 @@ def compare_command(first: str, second: str, output_format: str | None) -> None:
     Console(highlight=False, soft_wrap=False).print(comparison_table(comparison))
 
 
+@main.command("analyse")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "jsonl"]),
+    help="Output on stdout. Default: table on a terminal, json otherwise.",
+)
+@click.option(
+    "-o", "--output", metavar="FILE", help="Also write the JSON (reports) to FILE (atomically)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No count of changed verdicts on stderr.")
+def analyse_command(
+    files: tuple[str, ...], output_format: str | None, output: str | None, quiet: bool
+) -> None:
+    """Judge saved results again with today's rules and fingerprints: reports, watch logs
+    and --format jsonl streams, each result rebuilt from its observations. Results whose
+    verdict, blocking type or evidence changed say what they were ("was anomaly
+    http.diff, now blocked http.blockpage: ...").
+
+    \b
+    JSON output: the report (a list of reports when the files hold several runs);
+    jsonl: one result per line, watch logs' records staying watch records.
+    Exit status: 0 done; 1 the output could not be written; 2 a file cannot be read
+    as netprobe results (FILE:LINE: reason).
+    """
+    from netprobe.replay import ReplayError, change_text, load_runs, records, report
+
+    try:
+        runs = load_runs(files)
+    except ReplayError as exc:
+        _die(EXIT_USAGE, _sanitized(str(exc)))
+    fmt = output_format or ("table" if sys.stdout.isatty() else "json")
+    reports = [report(r) for r in runs] if output or fmt == "json" else []
+    document: Any = reports[0] if len(reports) == 1 else reports
+    if output:
+        from netprobe.report import write_json
+
+        try:
+            write_json(output, document)
+        except OSError as exc:
+            _die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
+    if fmt == "json":
+        _print_json(document)
+    elif fmt == "jsonl":
+        for replayed in runs:
+            for line in records(replayed):
+                _print_json(line, compact=True)
+    else:
+        from rich.console import Console
+        from rich.text import Text
+
+        from netprobe.render import results_table, summary_line
+
+        stdout = Console(highlight=False, soft_wrap=False)
+        for replayed in runs:
+            run_id = f" (run {replayed.run_id})" if replayed.run_id else ""
+            stdout.print(Text(f"{replayed.source}{run_id}", style="bold"))
+            stdout.print(results_table(replayed.run.results, replayed.run.services))
+            for judged in replayed.results:
+                if judged.changed:
+                    said = f"{judged.result.target.url}: {change_text(judged)}"
+                    stdout.print(Text(_sanitized(said), style="yellow"))
+            stdout.print(summary_line(replayed.run))
+    if not quiet:
+        every = [j for r in runs for j in r.results]
+        changed_count = sum(j.changed for j in every)
+        click.echo(f"netprobe: {changed_count} of {len(every)} verdicts changed", err=True)
+
+
 def _load_history(files: Sequence[str]) -> Loaded:
     """Results from reports and watch logs; bad lines are warnings, no result at all is a
     usage error."""

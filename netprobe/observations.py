@@ -166,8 +166,10 @@ class HTTPObservation:
     """The body was longer than the read cap, or its reading was cut by the timeout."""
     location: str | None = None
     """Resolved absolute redirect target for 3xx responses."""
-    blockpage: str | None = None
-    """Id of the blockpage fingerprint the response matched."""
+    body_excerpt: bytes | None = None
+    """What of the body the blockpage fingerprints look at, kept so that the response can
+    be matched again with tomorrow's fingerprints: all of a small page, the start of an
+    error page, nothing of a large 2xx page (:func:`netprobe.fingerprints.blockpage_excerpt`)."""
     tls_failure: str | None = None
     """For https hops: the TLS failure that stopped the request, if that was the cause."""
     connected: bool | None = None
@@ -187,9 +189,10 @@ class Observations:
     tcp: tuple[TCPObservation, ...] = ()
     tls: tuple[TLSObservation, ...] = ()
     http: tuple[HTTPObservation, ...] = ()
-    local_resolver: str | None = None
-    control_resolvers: tuple[str, ...] = field(default=())
     expected_asns: frozenset[int] = field(default=frozenset())
     """Networks the target's addresses should be in (a service's own AS), if known."""
     deadline_passed: bool = False
     """The target's overall deadline ended its measurement: these are the steps it made."""
+    internal_error: str | None = None
+    """A bug in netprobe ended the measurement (the exception, in a line): these are the
+    steps made before it, and no verdict can be drawn from them."""

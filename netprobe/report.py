@@ -1,13 +1,15 @@
 """The JSON report: building it, its schema, writing it safely.
 
-The document is versioned (``schema: "netprobe.report/1"``); its JSON Schema ships
-in the package (``netprobe/schema/report-1.json``) and every change to the shape
-must bump the version. A JSON-lines stream carries the same result objects, one
-per line, as each target finishes.
+The document is versioned (``schema: "netprobe.report/2"``); its JSON Schema ships
+in the package (``netprobe/schema/report-2.json``, with the older versions' beside it)
+and every change to the shape must bump the version. A JSON-lines stream carries the
+same result objects, one per line, as each target finishes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import json
 import os
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from netprobe import __version__
 from netprobe._files import write_atomically
-from netprobe.analysis import VERDICTS
+from netprobe.analysis import VERDICTS, RunContext
 from netprobe.observations import DNSObservation
 from netprobe.runner import RunResult, ServiceResult, TargetResult
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SCHEMA_ID",
+    "WATCH_SCHEMA",
     "ProbeInfo",
     "RenderedResults",
     "build_report",
@@ -37,10 +40,13 @@ __all__ = [
     "report_text",
     "result_schema",
     "result_to_dict",
+    "watch_record",
     "write_json",
 ]
 
-SCHEMA_ID = "netprobe.report/1"
+SCHEMA_ID = "netprobe.report/2"
+WATCH_SCHEMA = "netprobe.watch/2"
+"""A watch log's records: one result each, with its run's id, times and network."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,30 @@ def _plain(value: Any) -> Any:
         return {name: _plain(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return bytes_to_json(value)
     return value
+
+
+def bytes_to_json(data: bytes) -> str | dict[str, str]:
+    """Bytes as JSON, the way OONI stores bodies: text when they are valid UTF-8, else
+    ``{"format": "base64", "data": …}``."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"format": "base64", "data": base64.b64encode(data).decode("ascii")}
+
+
+def bytes_from_json(value: Any) -> bytes:
+    """What :func:`bytes_to_json` made, back; ValueError for anything else."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, dict) and value.get("format") == "base64":
+        try:
+            return base64.b64decode(value.get("data", ""), validate=True)
+        except (binascii.Error, TypeError) as exc:
+            raise ValueError(f"bad base64 data: {exc}") from None
+    raise ValueError("expected a string or {format: base64, data}")
 
 
 @functools.cache
@@ -112,6 +141,35 @@ def result_to_dict(result: TargetResult, probe_asn: int | None) -> dict[str, Any
         "tls": _plain(obs.tls),
         "http": _plain(obs.http),
         "deadline_passed": obs.deadline_passed,
+        "internal_error": obs.internal_error,
+        "expected_asns": sorted(obs.expected_asns),
+        "context": _context_dict(result.context),
+    }
+
+
+def _context_dict(ctx: RunContext) -> dict[str, Any]:
+    return {
+        "network_down": ctx.network_down,
+        "resolver_invents_answers": ctx.resolver_invents_answers,
+        "fake_ip": ctx.fake_ip,
+        "routable": [str(network) for network in ctx.routable],
+    }
+
+
+def watch_record(
+    run: RunResult, info: ProbeInfo, run_id: str | None, result: dict[str, Any]
+) -> dict[str, Any]:
+    """One line of a watch log: ``result`` (from :func:`result_to_dict`) and its run."""
+    probe: dict[str, Any] = {"asn": info.asn, "as_name": info.as_name, "cc": info.cc}
+    if info.ip is not None:
+        probe["ip"] = info.ip
+    return {
+        "schema": WATCH_SCHEMA,
+        "run": run_id,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "probe": {**probe, "network": "down" if run.network_down else "up"},
+        "result": result,
     }
 
 
@@ -219,7 +277,7 @@ def _service_dict(judged: ServiceResult) -> dict[str, Any]:
 
 def load_schema() -> dict[str, Any]:
     """The JSON Schema of the report, as shipped in the package."""
-    text = resources.files("netprobe").joinpath("schema/report-1.json").read_text("utf-8")
+    text = resources.files("netprobe").joinpath("schema/report-2.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

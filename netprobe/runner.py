@@ -175,6 +175,8 @@ class TargetResult:
     latency: Latency
     networks: Mapping[str, ASInfo] = field(default_factory=dict)
     """The AS of each address in the DNS answers, where known."""
+    context: RunContext = field(default_factory=RunContext)
+    """The run-wide facts the analysis was made with (its ``asn_of`` reads ``networks``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,16 @@ class RunResult:
     interrupted: bool = False
     notes: list[str] = field(default_factory=list)
     """What limits the run as a whole (no control view, ...), one line each."""
+
+
+def asn_lookup(networks: Mapping[str, ASInfo]) -> Callable[[str], int | None]:
+    """``asn_of`` for the analysis, from the ASes a result records for its addresses."""
+
+    def asn_of(address: str) -> int | None:
+        info = networks.get(address)
+        return info.asn if info is not None else None
+
+    return asn_of
 
 
 def judge_services(
@@ -320,8 +332,6 @@ class _Measurement:
             tcp=tuple(self.tcp),
             tls=tuple(self.tls),
             http=tuple(self.http),
-            local_resolver=str(self.options.resolver),
-            control_resolvers=tuple(str(r) for r in self.options.control_resolvers),
             expected_asns=self.target.expected_asns,
             deadline_passed=deadline_passed,
         )
@@ -699,10 +709,11 @@ async def _measure(target: Target, options: ProbeOptions, shared: _Shared) -> Ob
             raise
         log.info("%s: the target's deadline (%.0f s) ended its measurement", target.url, deadline)
         return measurement.observations(deadline_passed=True)
-    except Exception:
+    except Exception as exc:
         # A bug in one target must not cost the others: keep what was measured.
         log.exception("measuring %s failed", target.url)
-        raise _MeasurementError(measurement.observations()) from None
+        failed = replace(measurement.observations(), internal_error=f"{type(exc).__name__}: {exc}")
+        raise _MeasurementError(failed) from None
     finally:
         measurement.stop()
 
@@ -743,17 +754,14 @@ async def probe(
             run.notes.append(note)
             options = replace(options, control_proxy=None)
     networks = options.networks
-    asn_of = networks.asn_of if networks else (lambda _address: None)
     tags: dict[int, dict[str, ASInfo]] = {}
     semaphore = asyncio.Semaphore(max(1, options.concurrency))
     measured: dict[int, Observations] = {}
-    errors: dict[int, str] = {}
     held: list[int] = []
 
     def context(check: _ResolverCheck, network_down: bool = False) -> RunContext:
         return RunContext(
             network_down=network_down,
-            asn_of=asn_of,
             shared_untrusted_issuers=shared_untrusted_issuers(measured.values()),
             routable=options.routable,
             resolver_invents_answers=check.invents_answers,
@@ -761,11 +769,11 @@ async def probe(
         )
 
     def result(index: int, ctx: RunContext) -> TargetResult:
-        obs = measured[index]
-        analysis = (
-            Analysis("error", evidence=errors[index]) if index in errors else analyse(obs, ctx)
-        )
-        return TargetResult(targets[index], obs, analysis, Latency.of(obs), tags.get(index, {}))
+        obs, tagged = measured[index], tags.get(index, {})
+        # The ASNs the analysis reads are the ones the result records: judged again from
+        # the report, it sees the same.
+        ctx = replace(ctx, asn_of=asn_lookup(tagged))
+        return TargetResult(targets[index], obs, analyse(obs, ctx), Latency.of(obs), tagged, ctx)
 
     async def one(index: int, shared: _Shared) -> None:
         async with semaphore:
@@ -773,7 +781,6 @@ async def probe(
                 measured[index] = await _measure(targets[index], options, shared)
             except _MeasurementError as exc:
                 measured[index] = exc.partial
-                errors[index] = f"internal error while measuring (see the log): {exc.__cause__}"
             if networks is not None:
                 tags[index] = await _networks_of(measured[index], networks, options.routable)
         provisional = result(index, context(await checking))

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from netprobe.history import WATCH_SCHEMA
-from netprobe.report import ProbeInfo, result_to_dict
+from netprobe.report import WATCH_SCHEMA, ProbeInfo, result_to_dict, watch_record
 from netprobe.runner import RunResult
 from netprobe.session import Plan, measure, probe_info
 
@@ -73,30 +72,10 @@ def parse_until(text: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
-
-
 def run_records(run: RunResult, info: ProbeInfo, run_id: str) -> list[dict[str, Any]]:
     """The log records of one run, one per result."""
-    probe: dict[str, Any] = {
-        "asn": info.asn,
-        "as_name": info.as_name,
-        "cc": info.cc,
-        "network": "down" if run.network_down else "up",
-    }
-    if info.ip is not None:
-        probe["ip"] = info.ip
     return [
-        {
-            "schema": WATCH_SCHEMA,
-            "run": run_id,
-            "started_at": _iso(run.started_at),
-            "finished_at": _iso(run.finished_at),
-            "probe": probe,
-            "result": result_to_dict(result, info.asn),
-        }
-        for result in run.results
+        watch_record(run, info, run_id, result_to_dict(result, info.asn)) for result in run.results
     ]
 
 

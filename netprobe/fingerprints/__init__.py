@@ -23,13 +23,16 @@ from netprobe.fingerprints._match import (
     interception_issuer,
     match_blockpage,
 )
-from netprobe.fingerprints._page import SMALL_BODY_BYTES
+from netprobe.fingerprints._page import ERROR_EXCERPT_BYTES, SMALL_BODY_BYTES
+from netprobe.fingerprints._page import excerpt as blockpage_excerpt
 
 __all__ = [
+    "ERROR_EXCERPT_BYTES",
     "SMALL_BODY_BYTES",
     "Fingerprint",
     "Kind",
     "all_fingerprints",
+    "blockpage_excerpt",
     "blockpage_for_address",
     "fingerprint_info",
     "interception_certificate",

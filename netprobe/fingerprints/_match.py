@@ -24,6 +24,7 @@ def match_blockpage(
     headers: Sequence[tuple[str, str]],
     body: bytes,
     length: int | None = None,
+    title: str | None = None,
 ) -> str | None:
     """Id of the first blockpage fingerprint the response matches, else ``None``.
 
@@ -37,7 +38,8 @@ def match_blockpage(
     merely reports on blocking is not, so quoting a blockpage's words does not
     make it one. Pass the whole body as read (up to the read cap), or its first
     :data:`SMALL_BODY_BYTES` and the ``length`` of all that was read: a prefix of
-    a long page without ``Content-Length`` looks small otherwise.
+    a long page without ``Content-Length`` looks small otherwise. ``title``: the page's
+    title as read already (an excerpt of a long page may not hold it).
 
     Never raises: any bytes, headers or status are accepted.
     """
@@ -49,7 +51,9 @@ def match_blockpage(
     for name, value in lowered:
         if name == "location" and (found := _match_url(value, db.locations)):
             return found
-    page = Page(body, _header(lowered, "content-type"), _header(lowered, "content-length"), length)
+    page = Page(
+        body, _header(lowered, "content-type"), _header(lowered, "content-length"), length, title
+    )
     for link in page.small_links:
         if found := _match_url(link, db.locations):
             return found

@@ -11,13 +11,16 @@ import functools
 import html
 import re
 
-__all__ = ["SMALL_BODY_BYTES", "SMALL_BODY_CHARS", "Page"]
+__all__ = ["ERROR_EXCERPT_BYTES", "SMALL_BODY_BYTES", "SMALL_BODY_CHARS", "Page", "excerpt"]
 
 SMALL_BODY_BYTES = 64 * 1024
 """A "small" page is at most this long, by its body and its Content-Length
 (blockpages are; news articles rarely are)…"""
 SMALL_BODY_CHARS = 4096
 """…and shows at most this many characters of text once markup is removed."""
+
+ERROR_EXCERPT_BYTES = 16 * 1024
+"""What is kept of an error page (not 2xx) that is not small: its start."""
 
 _TITLE_WINDOW = 64 * 1024
 _CHARSET_RE = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_.:\-]+)""", re.IGNORECASE)
@@ -40,10 +43,14 @@ class Page:
         content_type: str | None,
         content_length: str | None,
         length: int | None = None,
+        title: str | None = None,
     ) -> None:
-        """``length``: of the whole body read, when ``body`` is only its start."""
+        """``length``: of the whole body read, when ``body`` is only its start (such a page
+        is never small: what the rest holds is unknown). ``title``: the page's title when
+        it was read already (it then wins over the one in ``body``)."""
         self._body = body
         self._content_type = content_type
+        self._title = title
         # The caller may hand over only the start of a long body; a declared
         # length over the limit still tells that the page is not small.
         declared = content_length.strip() if content_length else ""
@@ -53,7 +60,8 @@ class Page:
             # int() refuses strings of thousands of digits; those are long anyway
             and (len(declared) > 9 or int(declared) > SMALL_BODY_BYTES)
         )
-        self._small = (length or len(body)) <= SMALL_BODY_BYTES and not too_long
+        whole = length is None or len(body) >= length
+        self._small = whole and len(body) <= SMALL_BODY_BYTES and not too_long
 
     @functools.cached_property
     def text(self) -> str:
@@ -63,6 +71,8 @@ class Page:
     @functools.cached_property
     def title(self) -> str:
         """The ``<title>``, unescaped, whitespace collapsed; empty if none."""
+        if self._title is not None:
+            return self._title
         window = self.text[:_TITLE_WINDOW]
         lowered = window.lower()
         start = lowered.find("<title")
@@ -90,6 +100,28 @@ class Page:
         if not self._small:
             return ()
         return tuple("//" + m.group(1) for m in _URL_RE.finditer(self.text))
+
+
+def excerpt(
+    status: int,
+    content_type: str | None,
+    content_length: str | None,
+    head: bytes,
+    length: int,
+) -> bytes | None:
+    """What of a body the blockpage fingerprints need, so that a saved response can be
+    matched again later: all of a small page (the only kind generic wording is sought
+    in), the first :data:`ERROR_EXCERPT_BYTES` of an error page, nothing of a large page
+    served as 2xx (the site's own page: its title, headers and hash are kept apart).
+
+    ``head``: the body's first bytes as read, ``length``: all that was read.
+    """
+    page = Page(head, content_type, content_length, length)
+    if page.small_text is not None:
+        return head
+    if not 200 <= status < 300:
+        return head[:ERROR_EXCERPT_BYTES]
+    return None
 
 
 def _decode(body: bytes, content_type: str | None) -> str:

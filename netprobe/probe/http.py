@@ -19,7 +19,7 @@ from typing import Any, Literal, NamedTuple
 
 import httpx
 
-from netprobe.fingerprints import SMALL_BODY_BYTES, match_blockpage
+from netprobe.fingerprints import SMALL_BODY_BYTES, blockpage_excerpt
 from netprobe.observations import HTTPObservation, TLSObservation
 
 from ._body import Body, read_capped
@@ -32,8 +32,8 @@ from ._trace import ConnectionTrace
 __all__ = ["BODY_KEPT", "REQUEST_HEADERS", "Fetched", "fetch", "fetch_traced"]
 
 BODY_KEPT = max(SMALL_BODY_BYTES, TITLE_SCAN_BYTES)
-"""Bytes of each body held in memory, for its title and the blockpage fingerprints (a
-page longer than this is no blockpage); the rest is only counted and hashed."""
+"""Bytes of each body held in memory, for its title and the blockpage excerpt (a page
+longer than this is no blockpage); the rest is only counted and hashed."""
 
 REQUEST_HEADERS = {
     "User-Agent": (
@@ -134,7 +134,7 @@ async def fetch_traced(
         body_sha256=exchange.body.sha256() if responded else None,
         body_truncated=exchange.body_truncated,
         location=exchange.location,
-        blockpage=match_blockpage(exchange.status, headers, head, length) if responded else None,
+        body_excerpt=_excerpt(exchange.status, headers, head, length),
         tls_failure=failure if exchange.trace.in_tls_handshake else None,
         # Through a proxy, the connection traced is the one to the proxy, not to the site.
         connected=None if proxy is not None else exchange.trace.connected,
@@ -236,6 +236,16 @@ async def _request(
             exchange.body_truncated = await read_capped(response, exchange.body, body_cap)
         finally:
             await response.aclose()
+
+
+def _excerpt(
+    status: int | None, headers: tuple[tuple[str, str], ...], head: bytes, length: int
+) -> bytes | None:
+    if status is None:
+        return None
+    content_type = next((v for k, v in headers if k == "content-type"), None)
+    content_length = next((v for k, v in headers if k == "content-length"), None)
+    return blockpage_excerpt(status, content_type, content_length, head, length)
 
 
 def _text(raw: bytes) -> str:

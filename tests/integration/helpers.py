@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from netprobe import replay
 
 STEP_TIMEOUT = 3.0
 ROUTABLE = ("--routable", "198.18.0.0/15", "--routable", "2001:2::/48")
@@ -19,13 +23,30 @@ class Run:
     stderr: str
     seconds: float
 
-    @property
+    @functools.cached_property
     def report(self) -> dict[str, Any]:
+        """The report on stdout, checked to be judged again exactly as it was made."""
         document: dict[str, Any] = json.loads(self.stdout)
+        assert_replays(document)
         return document
 
     def result(self, url: str) -> dict[str, Any]:
         return next(r for r in self.report["results"] if r["url"] == _normalised(url))
+
+
+def assert_replays(document: dict[str, Any]) -> None:
+    """`netprobe analyse` of the report rebuilds every result exactly: the same verdict,
+    blocking and evidence, and the same observations, ASes, latency and context."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as saved:
+        json.dump(document, saved)
+        saved.flush()
+        (run,) = replay.load_runs([saved.name])
+    again = replay.report(run)
+    changed = [j for j in run.results if j.changed]
+    assert not changed, [(j.result.target.url, replay.change_text(j)) for j in changed]
+    for before, after in zip(document["results"], again["results"], strict=True):
+        assert after == before, before["url"]
+    assert again["services"] == document["services"]
 
 
 def _normalised(url: str) -> str:

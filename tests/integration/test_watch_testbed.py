@@ -69,7 +69,7 @@ def test_watch_reports_a_block_beginning_and_ending(testbed: Any, tmp_path: Path
     assert watch.returncode == 0, stderr
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["result"]["verdict"] for r in records] == ["accessible", "anomaly", "accessible"]
-    assert all(r["schema"] == "netprobe.watch/1" and r["probe"]["asn"] is None for r in records)
+    assert all(r["schema"] == "netprobe.watch/2" and r["probe"]["asn"] is None for r in records)
     starts = [r["started_at"] for r in records]
     assert starts == sorted(starts) and len(set(starts)) == 3
     lines = stdout.splitlines()

@@ -42,10 +42,9 @@ from netprobe.observations import (
     TCPObservation,
     TLSObservation,
 )
+from tests.unit import strategies
+from tests.unit.strategies import BLOCKPAGE, IP, OTHER_IP, SITE
 
-SITE = "www.example.com"
-IP = "93.184.215.14"
-OTHER_IP = "185.199.108.9"
 MITM_ISSUER = "CN=Interception CA"
 KNOWN_ROOT = "CN=Known State Root,O=State"
 
@@ -177,12 +176,15 @@ def http(
     hop: int = 0,
     host: str = SITE,
     address: str | None = IP,
-    blockpage: str | None = None,
+    excerpt: bytes | None = None,
     location: str | None = None,
     title: str = "Example Domain News",
-    body_length: int = 10_000,
+    body_length: int | None = None,
     headers: tuple[tuple[str, str], ...] = (("content-type", "text/html"), ("x-site", "1")),
 ) -> HTTPObservation:
+    """An exchange; with an ``excerpt``, the body is that excerpt (all of a small page)."""
+    if body_length is None:
+        body_length = len(excerpt) if excerpt is not None else 10_000
     return HTTPObservation(
         url=url,
         address=address,
@@ -198,7 +200,7 @@ def http(
         title=title if status else None,
         body_length=body_length if status else None,
         location=location,
-        blockpage=blockpage,
+        body_excerpt=excerpt,
     )
 
 
@@ -353,7 +355,7 @@ GHOST_RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
             dns(addresses=(OTHER_IP,)),
             GHOST_NX,
             tcp(OTHER_IP),
-            http(url=f"http://{SITE}/", address=OTHER_IP, purpose="dns_check", blockpage="x"),
+            http(url=f"http://{SITE}/", address=OTHER_IP, purpose="dns_check", excerpt=BLOCKPAGE),
         ),
         RunContext(),
         "blocked",
@@ -518,7 +520,7 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
             dns(addresses=(OTHER_IP,)),
             tcp(OTHER_IP),
             tls(SSL_INVALID_HOSTNAME, address=OTHER_IP),
-            http(url=f"http://{SITE}/", address=OTHER_IP, purpose="dns_check", blockpage="ru.x"),
+            http(url=f"http://{SITE}/", address=OTHER_IP, purpose="dns_check", excerpt=BLOCKPAGE),
         ),
         RunContext(),
         "blocked",
@@ -836,7 +838,7 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         target(
             dns(),
             tcp(port=80),
-            http(url=HTTP_URL, blockpage="generic.ru.restricted"),
+            http(url=HTTP_URL, excerpt=BLOCKPAGE),
             scheme="http",
         ),
         RunContext(),
@@ -1248,73 +1250,13 @@ def test_network_is_down_only_on_silence() -> None:
 
 # -- never raises -----------------------------------------------------------------------------
 
-_failures = st.sampled_from(
-    [None, GENERIC_TIMEOUT, CONNECTION_RESET, CONNECTION_REFUSED, EOF_ERROR, DNS_NXDOMAIN,
-     SSL_UNKNOWN_AUTHORITY, SSL_INVALID_HOSTNAME, SSL_FAILED_HANDSHAKE, "unknown_failure: x"]
-)  # fmt: skip
-_addresses = st.lists(st.sampled_from([IP, OTHER_IP, "127.0.0.1", "::1", "2001:db8::1", "x"]))
-_hosts = st.sampled_from([SITE, "example.org", "other.test", ""])
-_dns = st.builds(
-    DNSObservation,
-    domain=_hosts,
-    query_type=st.sampled_from(["A", "AAAA"]),
-    resolver=st.just("udp://198.18.1.1:53"),
-    role=st.sampled_from(["local", "control"]),
-    t0=st.floats(0, 1e4),
-    duration_ms=st.none() | st.floats(0, 1e4),
-    failure=_failures,
-    rcode=st.sampled_from([None, "NOERROR", "NXDOMAIN", "SERVFAIL"]),
-    addresses=_addresses.map(tuple),
-)
-_tcp = st.builds(
-    TCPObservation,
-    address=st.sampled_from([IP, OTHER_IP]),
-    port=st.sampled_from([80, 443]),
-    role=st.sampled_from(["local", "control"]),
-    t0=st.just(1.0),
-    duration_ms=st.none() | st.floats(0, 1e4),
-    failure=_failures,
-    proxied=st.booleans(),
-)
-_tls = st.builds(
-    TLSObservation,
-    address=st.sampled_from([IP, OTHER_IP]),
-    port=st.sampled_from([443, 8443]),
-    sni=_hosts,
-    purpose=st.sampled_from(["target", "innocuous"]),
-    t0=st.just(1.0),
-    duration_ms=st.none(),
-    failure=_failures,
-    handshake_completed=st.booleans(),
-    connected=st.none() | st.booleans(),
-    chain=st.lists(st.builds(Certificate, st.text(), st.text(), st.just("0" * 64))).map(tuple),
-)
-_http = st.builds(
-    HTTPObservation,
-    url=st.sampled_from([f"https://{SITE}/", HTTP_URL, "http://other.test:8080/x", "garbage"]),
-    address=st.none() | st.sampled_from([IP, OTHER_IP]),
-    host=_hosts,
-    purpose=st.sampled_from(["target", "innocuous", "https_twin", "dns_check", "control"]),
-    hop=st.integers(0, 3),
-    t0=st.just(1.0),
-    duration_ms=st.none(),
-    failure=_failures,
-    status=st.none() | st.integers(100, 599),
-    headers=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8))).map(tuple),
-    title=st.none() | st.text(),
-    body_length=st.none() | st.integers(0, 10**7),
-    body_truncated=st.booleans(),
-    location=st.none() | st.text(),
-    blockpage=st.none() | st.just("x"),
-)
-
 
 @settings(max_examples=300, deadline=None)
 @given(
-    dns_obs=st.lists(_dns, max_size=5),
-    tcp_obs=st.lists(_tcp, max_size=4),
-    tls_obs=st.lists(_tls, max_size=4),
-    http_obs=st.lists(_http, max_size=5),
+    dns_obs=st.lists(strategies.dns, max_size=5),
+    tcp_obs=st.lists(strategies.tcp, max_size=4),
+    tls_obs=st.lists(strategies.tls, max_size=4),
+    http_obs=st.lists(strategies.http, max_size=5),
     scheme=st.sampled_from(["http", "https", "tcp", "tls"]),
     shared=st.booleans(),
     expected=st.sampled_from([frozenset(), frozenset({64500})]),

@@ -72,12 +72,21 @@ def _result(
         "tcp": [],
         "tls": [],
         "http": [],
+        "deadline_passed": False,
+        "internal_error": None,
+        "expected_asns": [],
+        "context": {
+            "network_down": False,
+            "resolver_invents_answers": False,
+            "fake_ip": False,
+            "routable": [],
+        },
     }
 
 
 def _report(started: str, probe: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "schema": "netprobe.report/1",
+        "schema": "netprobe.report/2",
         "tool": {"name": "netprobe", "version": "0.1.0"},
         "started_at": started,
         "finished_at": started,
@@ -104,7 +113,7 @@ def _report(started: str, probe: dict[str, Any], results: list[dict[str, Any]]) 
 
 def _watch(run: str, started: str, probe: dict[str, Any], result: dict[str, Any]) -> str:
     record = {
-        "schema": "netprobe.watch/1",
+        "schema": "netprobe.watch/2",
         "run": run,
         "started_at": started,
         "finished_at": started,
@@ -120,6 +129,20 @@ def _write(path: Path, lines: Sequence[str] | dict[str, Any]) -> str:
     else:
         path.write_text("\n".join(lines) + "\n", "utf-8")
     return str(path)
+
+
+def test_version_1_reports_and_watch_logs_still_load(tmp_path: Path) -> None:
+    """A history reads verdicts only, which version 2 did not change."""
+    report = {**_report(_iso(9), KAZTELECOM, [_result(FB)]), "schema": "netprobe.report/1"}
+    watch = json.loads(_watch("r", _iso(10), KAZTELECOM, _result(YT)))
+    loaded = load_records(
+        [
+            _write(tmp_path / "old.json", report),
+            _write(tmp_path / "old.jsonl", [json.dumps({**watch, "schema": "netprobe.watch/1"})]),
+        ]
+    )
+    assert [o.url for o in loaded.observations] == [FB, YT]
+    assert loaded.warnings == ()
 
 
 @pytest.fixture

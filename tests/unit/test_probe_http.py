@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from netprobe.observations import HTTPObservation
 from netprobe.probe import _html
-from netprobe.probe import http as probe_http
 from netprobe.probe._body import Body
 from netprobe.probe._html import extract_title
 from netprobe.probe.http import BODY_KEPT, fetch
@@ -77,16 +76,7 @@ async def _fetch(
 # --- responses --------------------------------------------------------------------------
 
 
-async def test_page(loopback, monkeypatch: pytest.MonkeyPatch) -> None:
-    matched: list[tuple[int | None, tuple[tuple[str, str], ...], bytes, int | None]] = []
-
-    def match_blockpage(
-        status: int | None, headers: Sequence[tuple[str, str]], body: bytes, length: int | None
-    ) -> str:
-        matched.append((status, tuple(headers), body, length))
-        return "test-fingerprint"
-
-    monkeypatch.setattr(probe_http, "match_blockpage", match_blockpage)
+async def test_page(loopback) -> None:
     seen: list[str] = []
     handler = respond(headers=["X-Served-By: Loopback", "Content-Type: text/html"], seen=seen)
     async with loopback.serve_tcp(handler) as port:
@@ -103,12 +93,33 @@ async def test_page(loopback, monkeypatch: pytest.MonkeyPatch) -> None:
     assert obs.location is None and obs.tls_failure is None
     assert obs.ttfb_ms is not None and obs.duration_ms is not None
     assert 0 < obs.ttfb_ms <= obs.duration_ms
-    assert obs.blockpage == "test-fingerprint"
-    assert matched == [(200, obs.headers, PAGE, len(PAGE))]
+    assert obs.body_excerpt == PAGE  # a small page is kept whole
     request_line, *request_headers = seen[0].split("\r\n")
     assert request_line == "GET /path?q=1 HTTP/1.1"
     assert f"Host: {NAME}:{port}" in request_headers
     assert any(h.startswith("User-Agent: Mozilla/5.0") for h in request_headers)
+
+
+_ARTICLE = b"<title>News</title>" + b"<p>many words of an article</p>" * 4000  # ~120 KiB
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kept"),
+    [
+        (PAGE, "200 OK", PAGE),
+        (_ARTICLE, "200 OK", None),
+        (_ARTICLE, "403 Forbidden", _ARTICLE[: 16 * 1024]),
+        (PAGE, "404 Not Found", PAGE),
+    ],
+    ids=["small page: whole", "large 2xx page: none", "large error page: its start", "small error"],
+)
+async def test_body_excerpt_keeps_what_fingerprints_read(
+    loopback, body: bytes, status: str, kept: bytes | None
+) -> None:
+    async with loopback.serve_tcp(respond(body, status)) as port:
+        obs = await _fetch(f"http://{NAME}:{port}/")
+    assert obs.body_length == len(body)
+    assert obs.body_excerpt == kept
 
 
 async def test_without_address_the_peer_is_recorded(loopback) -> None:
@@ -195,7 +206,7 @@ async def test_silence_times_out_before_headers(loopback) -> None:
         None,
         False,
     )
-    assert obs.blockpage is None and obs.title is None
+    assert obs.body_excerpt is None and obs.title is None
 
 
 async def test_gzip_body_is_decoded(loopback) -> None:

@@ -66,7 +66,7 @@ def _run(*results: TargetResult) -> RunResult:
 def test_report_validates_against_the_shipped_schema() -> None:
     report = build_report(_run(_result(), _result("accessible", None)), PROBE, {"timeout": 10})
     jsonschema.validate(report, load_schema())
-    assert report["schema"] == "netprobe.report/1"
+    assert report["schema"] == "netprobe.report/2"
     assert report["summary"]["verdicts"]["blocked"] == 1
     assert report["summary"]["duration_s"] == 3.0
     assert report["started_at"] == "2026-11-27T09:00:00Z"
