@@ -21,15 +21,13 @@ import gzip
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from netprobe.errors import ASNDatabaseError
 
 __all__ = [
-    "ASInfo",
     "ASNDatabaseError",
-    "ASNError",
-    "ASNUpdateError",
     "asnames_path",
     "default_db_path",
     "load_asnames",
@@ -42,34 +40,6 @@ ASNAMES_NAME = "asnames.json"
 
 _FIX = "run 'netprobe asn update' or pass --asn-db PATH"
 _NAME_AND_CC = re.compile(r"(?P<name>.*?),\s*(?P<cc>[A-Z]{2})")
-
-
-class ASNError(Exception):
-    """The ASN data cannot be had; the message is one line, fit for users."""
-
-
-class ASNDatabaseError(ASNError):
-    """A data file is missing or unreadable; the message says how to fix it."""
-
-
-class ASNUpdateError(ASNError):
-    """Downloading or converting the ASN data failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class ASInfo:
-    """The autonomous system announcing an address, as far as it is known."""
-
-    asn: int | None
-    prefix: str | None
-    """The most specific announced prefix holding the address."""
-    as_name: str | None
-    cc: str | None
-    """The AS's country as registered (not a geolocation of the address)."""
-    source: Literal["pyasn", "cymru", "override", "none"]
-    """Where the answer came from; ``none`` exactly when ``asn`` is None."""
-    note: str | None = None
-    """Why ``asn`` is None, in a few words; never quotes the address."""
 
 
 def default_db_path() -> Path:

@@ -31,15 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ._asn_data import (
-    ASNAMES_NAME,
-    IPASN_NAME,
-    ASNDatabaseError,
-    ASNUpdateError,
-    default_db_path,
-    load_ipasn,
-)
-from ._files import write_atomically
+from netprobe._asn_data import ASNAMES_NAME, IPASN_NAME, default_db_path, load_ipasn
+from netprobe._files import write_atomically
+from netprobe.errors import ASNDatabaseError, ASNUpdateError
 
 if TYPE_CHECKING:
     import httpx

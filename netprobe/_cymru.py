@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from ._asn_data import split_asname
+from netprobe._asn_data import split_asname
 
 __all__ = [
     "CYMRU_ASNAME_ZONE",

@@ -48,7 +48,7 @@ async def ask_records(
     import dns.rdataclass
     import dns.rdatatype
 
-    from netprobe.observations import (
+    from netprobe.model.observations import (
         DNS_NO_ANSWER,
         DNS_NXDOMAIN,
         DNS_REFUSED,
@@ -90,7 +90,7 @@ def _text(rdata: object) -> str:
 def _failure(exc: Exception) -> str:
     import dns.exception
 
-    from netprobe.observations import DNS_SERVER_MISBEHAVING
+    from netprobe.model.observations import DNS_SERVER_MISBEHAVING
     from netprobe.probe._errors import failure_from_exception
     from netprobe.probe.dns import ServerMisbehavingError
 

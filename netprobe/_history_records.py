@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from netprobe._json_records import json_records, json_type, shown
-from netprobe.analysis import VERDICTS
+from netprobe.model.results import VERDICTS
 
 __all__ = [
     "REPORT_SCHEMA",

@@ -24,7 +24,7 @@ from netprobe._history_records import (
     merge_networks,
     network_json,
 )
-from netprobe.analysis import VERDICTS
+from netprobe.model.results import VERDICTS
 
 __all__ = [
     "INTERFERENCE",

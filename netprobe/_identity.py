@@ -26,14 +26,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from netprobe._dns_records import ask_records
 from netprobe.model.addresses import IPNetwork, is_bogon
 
-from ._dns_records import ask_records
-
 if TYPE_CHECKING:
+    from netprobe.model.networks import ASInfo
     from netprobe.probe.dns import ResolverSpec
-
-    from ._asn_data import ASInfo
 
 
 class Networks(Protocol):

@@ -27,7 +27,7 @@ from netprobe._history_summary import (
     TargetHistory,
 )
 from netprobe._history_text import clock, counts, share
-from netprobe.analysis import VERDICTS
+from netprobe.model.results import VERDICTS
 
 __all__ = ["timeline_html"]
 

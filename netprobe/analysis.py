@@ -72,14 +72,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Final, Literal, get_args
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final
 
 from netprobe import fingerprints
 from netprobe._defaults import MAX_REDIRECTS
-from netprobe.model.addresses import IPNetwork, is_address, is_bogon, is_fake_ip, url_endpoint
-from netprobe.observations import (
+from netprobe.model.addresses import is_address, is_bogon, is_fake_ip, url_endpoint
+from netprobe.model.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
     DNS_NXDOMAIN,
@@ -95,12 +95,18 @@ from netprobe.observations import (
     TCPObservation,
     TLSObservation,
 )
+from netprobe.model.results import (
+    Analysis,
+    Blocking,
+    PartAnalysis,
+    RunContext,
+    ServiceAnalysis,
+    Verdict,
+)
 
 __all__ = [
-    "BLOCKINGS",
     "CONFIRMING_ATTEMPTS",
     "TOO_MANY_REDIRECTS",
-    "VERDICTS",
     "Analysis",
     "Blocking",
     "PartAnalysis",
@@ -116,29 +122,6 @@ __all__ = [
     "shared_untrusted_issuers",
 ]
 
-Verdict = Literal["accessible", "blocked", "anomaly", "site_down", "network_down", "error"]
-Blocking = Literal[
-    "dns.nxdomain",
-    "dns.bogon",
-    "dns.blockpage",
-    "dns.inconsistent",
-    "dns.timeout",
-    "dns.servfail",
-    "dns.refused",
-    "tcp.timeout",
-    "tcp.refused",
-    "tcp.reset",
-    "tls.reset",
-    "tls.timeout",
-    "tls.mitm",
-    "tls.failure",
-    "http.reset",
-    "http.timeout",
-    "http.blockpage",
-    "http.diff",
-]
-VERDICTS: Final[tuple[Verdict, ...]] = get_args(Verdict)
-BLOCKINGS: Final[tuple[Blocking, ...]] = get_args(Blocking)
 
 CONFIRMING_ATTEMPTS: Final = 3
 """Attempts with the target's name that must all fail the same way (with the innocuous
@@ -148,41 +131,6 @@ each beside a success, is not chance."""
 
 TOO_MANY_REDIRECTS: Final = "unknown_failure: stopped after too many redirects"
 """OONI's failure string (webconnectivitylte) for a chain that never ends in a page."""
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    verdict: Verdict
-    blocking: Blocking | None = None
-    evidence: str | None = None
-    """A sentence a person can read, naming what was seen (and the hop, past the first)."""
-    confirmed: bool = False
-    """For a failure: it repeated on every attempt, or is an answer no loss can forge (a
-    DNS lie, a reset), so chance is ruled out. Not part of the report: it is rebuilt
-    from the observations."""
-
-
-def _no_asn(_address: str) -> int | None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class RunContext:
-    """Run-wide facts the analysis of a single target may depend on."""
-
-    network_down: bool = False
-    asn_of: Callable[[str], int | None] = _no_asn
-    """ASN of an address (None when unknown); injected so that analysis stays pure."""
-    shared_untrusted_issuers: frozenset[str] = field(default=frozenset())
-    """Issuers of unverifiable certificates seen on two or more unrelated targets."""
-    routable: tuple[IPNetwork, ...] = ()
-    """Special-purpose blocks this run treats as routable (a test network says so)."""
-    resolver_invents_answers: bool | None = None
-    """The resolver under test answers a made-up name with an address (True: NXDOMAIN
-    hijacking), or with none (False: NXDOMAIN, or any reply without one); None when it
-    did not reply."""
-    fake_ip: bool = False
-    """The resolver under test is a local fake-IP proxy (Clash, sing-box…)."""
 
 
 _SECOND_LEVEL_LABELS: Final = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "or"})
@@ -415,22 +363,6 @@ def _at_hop(sentence: str, hop: int, host: str) -> str:
 def _accessible(final: HTTPObservation) -> Analysis:
     where = f" from {final.address}" if final.address else ""
     return Analysis("accessible", evidence=f"HTTP {final.status}{where} for {final.url}")
-
-
-@dataclass(frozen=True, slots=True)
-class PartAnalysis:
-    name: str
-    verdict: Verdict
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceAnalysis:
-    """A service's verdict, from its parts' (each from its endpoints')."""
-
-    verdict: Verdict
-    blocking: Blocking | None
-    evidence: str
-    parts: tuple[PartAnalysis, ...]
 
 
 _FAILED: Final = ("blocked", "anomaly")

@@ -30,33 +30,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from netprobe.model.addresses import IPNetwork, is_bogon
-
-from ._asn_data import (
-    ASInfo,
-    ASNDatabaseError,
-    ASNError,
-    ASNUpdateError,
-    asnames_path,
-    default_db_path,
-    load_asnames,
-    load_ipasn,
-    split_asname,
-)
-from ._asn_update import (
+from netprobe._asn_data import asnames_path, default_db_path, load_asnames, load_ipasn, split_asname
+from netprobe._asn_update import (
     ASNAMES_URL,
     ROUTEVIEWS_ARCHIVE,
     UpdateResult,
     parse_autnums,
     update_database,
 )
-from ._cymru import (
+from netprobe._cymru import (
     asname_query_name,
     origin_query_name,
     parse_cymru_asname,
     parse_cymru_origin,
 )
-from ._identity import (
+from netprobe._identity import (
     DEFAULT_HTTP_ECHO_SERVICES,
     DNSEcho,
     HTTPEcho,
@@ -71,6 +59,9 @@ from ._identity import (
     discover_public_ip,
     validate_ip_service,
 )
+from netprobe.errors import ASNDatabaseError, ASNError, ASNUpdateError
+from netprobe.model.addresses import IPNetwork, is_bogon
+from netprobe.model.networks import ASInfo
 
 if TYPE_CHECKING:
     from netprobe.probe.dns import ResolverSpec
@@ -289,7 +280,7 @@ class ASNResolver:
         return info
 
     async def _ask_cymru(self, key: str, server: ResolverSpec) -> ASInfo:
-        from ._dns_records import ask_records
+        from netprobe._dns_records import ask_records
 
         answer = await ask_records(
             origin_query_name(key), "TXT", server, timeout=self._timeout, verify=self._verify
@@ -312,7 +303,7 @@ class ASNResolver:
     async def _ask_cymru_name(
         self, asn: int, server: ResolverSpec
     ) -> tuple[str | None, str | None]:
-        from ._dns_records import ask_records
+        from netprobe._dns_records import ask_records
 
         answer = await ask_records(
             asname_query_name(asn), "TXT", server, timeout=self._timeout, verify=self._verify

@@ -24,13 +24,15 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from netprobe.asn import ASInfo, ASNResolver, ProbeIdentity
+    from netprobe.asn import ASNResolver, ProbeIdentity
     from netprobe.history import Loaded
     from netprobe.model.addresses import IPNetwork
+    from netprobe.model.networks import ASInfo
+    from netprobe.model.results import RunResult, TargetResult
+    from netprobe.model.targets import Service, Target
     from netprobe.report import ProbeInfo, RenderedResults
-    from netprobe.runner import ProbeOptions, RunResult, TargetResult
+    from netprobe.runner import ProbeOptions
     from netprobe.session import Plan
-    from netprobe.targets import Service, Target
     from netprobe.watch import Transition
 
 __all__ = ["main"]
@@ -94,7 +96,8 @@ def asn_update_command(
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
-    from netprobe.asn import ASNUpdateError, update_database
+    from netprobe.asn import update_database
+    from netprobe.errors import ASNUpdateError
 
     verify = _verify_context(ca_bundle)
     console = Console(stderr=True)
@@ -165,7 +168,8 @@ def asn_lookup_command(
     import ipaddress
     from dataclasses import asdict
 
-    from netprobe.asn import DEFAULT_DB, ASNError, ASNResolver
+    from netprobe.asn import DEFAULT_DB, ASNResolver
+    from netprobe.errors import ASNError
 
     for address in addresses:
         try:
@@ -288,8 +292,9 @@ def run_command(
 
     from rich.console import Console
 
+    from netprobe.model.results import RunResult
     from netprobe.report import RenderedResults
-    from netprobe.runner import RunResult, judge_services
+    from netprobe.runner import judge_services
     from netprobe.session import measure, probe_info
 
     run = RunResult(started_at=_now())
@@ -413,12 +418,7 @@ def summarize_command(files: tuple[str, ...], output_format: str | None, html: s
     began and ended; per network, the share of targets blocked, by blocking type."""
 
     from netprobe._files import write_atomically
-    from netprobe.history import (
-        summarize,
-        summary_tables,
-        summary_to_json,
-        timeline_html,
-    )
+    from netprobe.history import summarize, summary_tables, summary_to_json, timeline_html
 
     summary = summarize(_load_history(files).observations)
     if html:
@@ -489,7 +489,8 @@ def analyse_command(
     Exit status: 0 done; 1 the output could not be written; 2 a file cannot be read
     as netprobe results (FILE:LINE: reason).
     """
-    from netprobe.replay import ReplayError, change_text, load_runs, records, report
+    from netprobe.errors import ReplayError
+    from netprobe.replay import change_text, load_runs, records, report
 
     try:
         runs = load_runs(files)
@@ -696,7 +697,8 @@ def _checked_country(cc: str | None) -> str | None:
 
 
 def _asn_resolver(asn_db: str | None, options: ProbeOptions) -> ASNResolver:
-    from netprobe.asn import DEFAULT_DB, ASNError, ASNResolver
+    from netprobe.asn import DEFAULT_DB, ASNResolver
+    from netprobe.errors import ASNError
 
     try:
         resolver = ASNResolver(
@@ -843,7 +845,8 @@ class _TerminalSafeFormatter(logging.Formatter):
 def _collect_targets(
     urls: tuple[str, ...], list_names: tuple[str, ...], files: tuple[str, ...]
 ) -> tuple[list[Target], list[Service]]:
-    from netprobe.targets import TargetError, select
+    from netprobe.errors import TargetError
+    from netprobe.targets import select
 
     try:
         return select(urls, list_names, files)

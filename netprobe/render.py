@@ -19,11 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from netprobe.analysis import VERDICTS, Analysis
+from netprobe.model.results import VERDICTS, Analysis
 
 if TYPE_CHECKING:
-    from netprobe.asn import ASInfo
-    from netprobe.runner import RunResult, ServiceResult, TargetResult
+    from netprobe.model.networks import ASInfo
+    from netprobe.model.results import RunResult, ServiceResult, TargetResult
 
 __all__ = [
     "VERDICT_STYLES",

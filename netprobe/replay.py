@@ -28,24 +28,29 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
 
-from netprobe._asn_data import ASInfo
 from netprobe._json_records import json_records, json_type, shown
-from netprobe.analysis import (
-    BLOCKINGS,
-    VERDICTS,
-    Analysis,
-    RunContext,
-    analyse,
-    shared_untrusted_issuers,
-)
+from netprobe.analysis import analyse, shared_untrusted_issuers
+from netprobe.errors import ReplayError, TargetError
 from netprobe.model.addresses import parse_networks
-from netprobe.observations import (
+from netprobe.model.networks import ASInfo
+from netprobe.model.observations import (
     DNSObservation,
     HTTPObservation,
     Observations,
     TCPObservation,
     TLSObservation,
 )
+from netprobe.model.results import (
+    BLOCKINGS,
+    VERDICTS,
+    Analysis,
+    Latency,
+    RunContext,
+    RunResult,
+    TargetResult,
+    asn_lookup,
+)
+from netprobe.model.targets import Part, Service, Target, parse_target
 from netprobe.report import (
     SCHEMA_ID,
     WATCH_SCHEMA,
@@ -55,10 +60,17 @@ from netprobe.report import (
     result_to_dict,
     watch_record,
 )
-from netprobe.runner import Latency, RunResult, TargetResult, asn_lookup, judge_services
-from netprobe.targets import Part, Service, Target, TargetError, parse_target
+from netprobe.runner import judge_services
 
-__all__ = ["Judged", "ReplayError", "ReplayedRun", "change_text", "load_runs", "records", "report"]
+__all__ = [
+    "Judged",
+    "ReplayError",
+    "ReplayedRun",
+    "change_text",
+    "load_runs",
+    "records",
+    "report",
+]
 
 _OLDER: Final = {
     "netprobe.report/1": "a version 1 report keeps no body excerpts and no run context: "
@@ -66,10 +78,6 @@ _OLDER: Final = {
     "netprobe.watch/1": "a version 1 watch log keeps no body excerpts and no run context: "
     "it cannot be judged again (its verdicts still read with summarize and compare)",
 }
-
-
-class ReplayError(ValueError):
-    """A file, line or result that cannot be judged again; the message names where."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from netprobe import __version__
 from netprobe._files import write_atomically
-from netprobe.analysis import VERDICTS, RunContext
-from netprobe.observations import DNSObservation
-from netprobe.runner import RunResult, ServiceResult, TargetResult
+from netprobe.model.observations import DNSObservation
+from netprobe.model.results import VERDICTS, RunContext, RunResult, ServiceResult, TargetResult
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from netprobe.asn import ASInfo
+    from netprobe.model.networks import ASInfo
 
 __all__ = [
     "SCHEMA_ID",

@@ -28,7 +28,6 @@ from collections.abc import (
     Callable,
     Coroutine,
     Iterable,
-    Mapping,
     Sequence,
 )
 from dataclasses import dataclass, field, replace
@@ -45,9 +44,6 @@ from netprobe._defaults import (
 )
 from netprobe.analysis import (
     CONFIRMING_ATTEMPTS,
-    Analysis,
-    RunContext,
-    ServiceAnalysis,
     analyse,
     analyse_service,
     anything_answered,
@@ -62,7 +58,7 @@ from netprobe.model.addresses import (
     is_fake_ip,
     url_endpoint,
 )
-from netprobe.observations import (
+from netprobe.model.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
     DNS_NXDOMAIN,
@@ -79,13 +75,22 @@ from netprobe.observations import (
     TCPObservation,
     TLSObservation,
 )
+from netprobe.model.results import (
+    Analysis,
+    Latency,
+    RunContext,
+    RunResult,
+    ServiceResult,
+    TargetResult,
+    asn_lookup,
+)
+from netprobe.model.targets import Service, Target
 from netprobe.probe import dns, http, tcp, tls
-from netprobe.targets import Service, Target
 
 if TYPE_CHECKING:
     import httpx
 
-    from netprobe.asn import ASInfo
+    from netprobe.model.networks import ASInfo
 
 __all__ = [
     "INNOCUOUS_NAME",
@@ -141,70 +146,6 @@ class AddressNetworks(Protocol):
 
     def asn_of(self, address: str) -> int | None:
         """From the cache only: never waits."""
-
-
-@dataclass(frozen=True, slots=True)
-class Latency:
-    """Round-trip times (ms) of the first successful step of each kind."""
-
-    dns: float | None
-    connect: float | None
-    tls: float | None
-    ttfb: float | None
-
-    @classmethod
-    def of(cls, obs: Observations) -> Latency:
-        return cls(
-            dns=next((d.duration_ms for d in obs.dns if d.role == "local" and d.rcode), None),
-            connect=next(
-                (t.duration_ms for t in obs.tcp if t.failure is None and not t.proxied), None
-            ),
-            tls=next(
-                (t.duration_ms for t in obs.tls if t.purpose == "target" and t.failure is None),
-                None,
-            ),
-            ttfb=next((h.ttfb_ms for h in obs.http if h.purpose == "target" and h.ttfb_ms), None),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TargetResult:
-    target: Target
-    observations: Observations
-    analysis: Analysis
-    latency: Latency
-    networks: Mapping[str, ASInfo] = field(default_factory=dict)
-    """The AS of each address in the DNS answers, where known."""
-    context: RunContext = field(default_factory=RunContext)
-    """The run-wide facts the analysis was made with (its ``asn_of`` reads ``networks``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceResult:
-    service: Service
-    analysis: ServiceAnalysis
-
-
-@dataclass(slots=True)
-class RunResult:
-    started_at: datetime
-    finished_at: datetime | None = None
-    results: list[TargetResult] = field(default_factory=list)
-    services: list[ServiceResult] = field(default_factory=list)
-    network_down: bool = False
-    interrupted: bool = False
-    notes: list[str] = field(default_factory=list)
-    """What limits the run as a whole (no control view, ...), one line each."""
-
-
-def asn_lookup(networks: Mapping[str, ASInfo]) -> Callable[[str], int | None]:
-    """``asn_of`` for the analysis, from the ASes a result records for its addresses."""
-
-    def asn_of(address: str) -> int | None:
-        info = networks.get(address)
-        return info.asn if info is not None else None
-
-    return asn_of
 
 
 def judge_services(

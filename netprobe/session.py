@@ -15,9 +15,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from netprobe.asn import ASNResolver, ProbeIdentity, discover_probe
+from netprobe.model.results import RunResult, TargetResult
+from netprobe.model.targets import Service, Target
 from netprobe.report import ProbeInfo
-from netprobe.runner import ProbeOptions, RunResult, TargetResult, probe
-from netprobe.targets import Service, Target
+from netprobe.runner import ProbeOptions, probe
 
 __all__ = [
     "IDENTITY_TIMEOUT",

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from netprobe.model.results import RunResult
 from netprobe.report import WATCH_SCHEMA, ProbeInfo, result_to_dict, watch_record
-from netprobe.runner import RunResult
 from netprobe.session import Plan, measure, probe_info
 
 __all__ = [

@@ -7,7 +7,7 @@ import ssl
 
 from cryptography import x509
 
-from netprobe.observations import Certificate
+from netprobe.model.observations import Certificate
 
 __all__ = ["chain_of"]
 

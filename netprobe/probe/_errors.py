@@ -17,7 +17,7 @@ import anyio
 import httpcore
 import httpx
 
-from netprobe.observations import (
+from netprobe.model.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
     EOF_ERROR,

@@ -35,7 +35,7 @@ import dns.rdtypes.ANY.CNAME
 import dns.rrset
 import httpx
 
-from netprobe.observations import (
+from netprobe.model.observations import (
     DNS_NO_ANSWER,
     DNS_NXDOMAIN,
     DNS_REFUSED,

@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple
 import httpx
 
 from netprobe.fingerprints import SMALL_BODY_BYTES, blockpage_excerpt
-from netprobe.observations import HTTPObservation, TLSObservation
+from netprobe.model.observations import HTTPObservation, TLSObservation
 
 from ._body import Body, read_capped
 from ._certificates import chain_of

@@ -13,7 +13,7 @@ import socket
 import struct
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from netprobe.observations import (
+from netprobe.model.observations import (
     CONNECTION_REFUSED,
     GENERIC_TIMEOUT,
     HOST_UNREACHABLE,

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple
 
 import certifi
 
-from netprobe.observations import Certificate, TLSObservation
+from netprobe.model.observations import Certificate, TLSObservation
 
 from ._certificates import chain_of
 from ._clock import Stopwatch

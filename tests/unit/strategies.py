@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from netprobe.observations import (
+from netprobe.model.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
     DNS_NXDOMAIN,

@@ -11,11 +11,7 @@ from hypothesis import strategies as st
 
 from netprobe import analysis
 from netprobe.analysis import (
-    BLOCKINGS,
     TOO_MANY_REDIRECTS,
-    VERDICTS,
-    Analysis,
-    RunContext,
     analyse,
     analyse_service,
     network_is_down,
@@ -23,7 +19,7 @@ from netprobe.analysis import (
     shared_untrusted_issuers,
 )
 from netprobe.model.addresses import is_bogon, parse_networks
-from netprobe.observations import (
+from netprobe.model.observations import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
     DNS_NXDOMAIN,
@@ -42,6 +38,7 @@ from netprobe.observations import (
     TCPObservation,
     TLSObservation,
 )
+from netprobe.model.results import BLOCKINGS, VERDICTS, Analysis, RunContext
 from tests.unit import strategies
 from tests.unit.strategies import BLOCKPAGE, IP, OTHER_IP, SITE
 

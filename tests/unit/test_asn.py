@@ -30,10 +30,7 @@ import pyasn
 import pytest
 
 from netprobe.asn import (
-    ASInfo,
-    ASNDatabaseError,
     ASNResolver,
-    ASNUpdateError,
     DNSEcho,
     HTTPEcho,
     IPAnswer,
@@ -50,6 +47,8 @@ from netprobe.asn import (
     update_database,
     validate_ip_service,
 )
+from netprobe.errors import ASNDatabaseError, ASNUpdateError
+from netprobe.model.networks import ASInfo
 from netprobe.probe.dns import ResolverSpec, parse_resolver
 from tests.mrt import AS_SEQUENCE, AS_SET, rib_dump
 

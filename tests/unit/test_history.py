@@ -18,7 +18,6 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from netprobe.analysis import VERDICTS, Analysis, Blocking, Verdict
 from netprobe.history import (
     Loaded,
     compare,
@@ -30,10 +29,18 @@ from netprobe.history import (
     summary_to_json,
     timeline_html,
 )
-from netprobe.observations import Observations
+from netprobe.model.observations import Observations
+from netprobe.model.results import (
+    VERDICTS,
+    Analysis,
+    Blocking,
+    Latency,
+    RunResult,
+    TargetResult,
+    Verdict,
+)
+from netprobe.model.targets import parse_target
 from netprobe.report import ProbeInfo, build_report, load_schema, write_json
-from netprobe.runner import Latency, RunResult, TargetResult
-from netprobe.targets import parse_target
 from netprobe.watch import append_run, run_records
 
 FB, YT, NEWS = "https://www.facebook.com/", "https://www.youtube.com/", "https://news.test/"

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from netprobe import _notice
-from netprobe._identity import DEFAULT_HTTP_ECHO_SERVICES
 from netprobe._notice import (
     DEFAULT_ECHO_SERVICES,
     MARKER_NAME,
@@ -27,6 +26,7 @@ from netprobe._notice import (
     remember,
     should_show,
 )
+from netprobe.asn import DEFAULT_HTTP_ECHO_SERVICES
 
 DEFAULT_CONTROLS = ("https://cloudflare-dns.com/dns-query", "https://dns.google/dns-query")
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netprobe.observations import HTTPObservation
+from netprobe.model.observations import HTTPObservation
 from netprobe.probe import _html
 from netprobe.probe._body import Body
 from netprobe.probe._html import extract_title

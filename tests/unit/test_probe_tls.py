@@ -13,7 +13,7 @@ from typing import Literal
 
 import pytest
 
-from netprobe.observations import TLSObservation
+from netprobe.model.observations import TLSObservation
 from netprobe.probe.tls import CABundleError, handshake, make_verify_context
 
 NAME = "www.example.test"

@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
-from netprobe.analysis import Analysis
-from netprobe.observations import HTTPObservation, Observations
+from netprobe.model.observations import HTTPObservation, Observations
+from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
+from netprobe.model.targets import parse_target
 from netprobe.render import results_table, sanitize, summary_line
-from netprobe.runner import Latency, RunResult, TargetResult
-from netprobe.targets import parse_target
 
 
 @pytest.mark.parametrize(

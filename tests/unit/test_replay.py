@@ -14,15 +14,21 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from netprobe._asn_data import ASInfo
-from netprobe.analysis import RunContext, analyse
+from netprobe.analysis import analyse
 from netprobe.cli import main
+from netprobe.errors import ReplayError
 from netprobe.model.addresses import parse_networks
-from netprobe.observations import DNSObservation, HTTPObservation, Observations, TCPObservation
-from netprobe.replay import ReplayError, change_text, load_runs, records, report
+from netprobe.model.networks import ASInfo
+from netprobe.model.observations import (
+    DNSObservation,
+    HTTPObservation,
+    Observations,
+    TCPObservation,
+)
+from netprobe.model.results import Latency, RunContext, RunResult, TargetResult, asn_lookup
+from netprobe.model.targets import parse_target
+from netprobe.replay import change_text, load_runs, records, report
 from netprobe.report import ProbeInfo, build_report, load_schema, result_to_dict, watch_record
-from netprobe.runner import Latency, RunResult, TargetResult, asn_lookup
-from netprobe.targets import parse_target
 from tests.unit import strategies
 from tests.unit.strategies import BLOCKPAGE, IP, SITE
 

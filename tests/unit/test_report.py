@@ -11,8 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from netprobe.analysis import Analysis
-from netprobe.observations import (
+from netprobe.model.observations import (
     Certificate,
     DNSObservation,
     HTTPObservation,
@@ -20,6 +19,8 @@ from netprobe.observations import (
     TCPObservation,
     TLSObservation,
 )
+from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
+from netprobe.model.targets import parse_target
 from netprobe.report import (
     ProbeInfo,
     RenderedResults,
@@ -30,8 +31,6 @@ from netprobe.report import (
     result_to_dict,
     write_json,
 )
-from netprobe.runner import Latency, RunResult, TargetResult
-from netprobe.targets import parse_target
 
 PROBE = ProbeInfo(resolver="udp://198.18.1.1:53", control_resolvers=("udp://198.19.0.53:53",))
 

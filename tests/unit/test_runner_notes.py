@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from netprobe.model.addresses import parse_networks
-from netprobe.observations import DNSObservation, Observations
+from netprobe.model.observations import DNSObservation, Observations
 from netprobe.probe.dns import parse_resolver
 from netprobe.runner import ProbeOptions, _controls_failed, _ResolverCheck
 

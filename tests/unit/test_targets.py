@@ -9,17 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from netprobe.errors import TargetError, TargetListError
+from netprobe.model.targets import Target, parse_target
 from netprobe.targets import (
-    Target,
-    TargetError,
-    TargetListError,
     builtin_lists,
     builtin_services,
     dedupe,
     load_builtin,
     load_file,
     load_services,
-    parse_target,
     select,
 )
 

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from netprobe.analysis import Analysis
-from netprobe.observations import Observations
+from netprobe.model.observations import Observations
+from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
+from netprobe.model.targets import parse_target
 from netprobe.report import ProbeInfo
-from netprobe.runner import Latency, RunResult, TargetResult
-from netprobe.targets import parse_target
 from netprobe.watch import ChangeTracker, append_run, parse_duration, parse_until, run_records
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
