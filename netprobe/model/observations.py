@@ -169,7 +169,8 @@ class HTTPObservation:
     body_excerpt: bytes | None = None
     """What of the body the blockpage fingerprints look at, kept so that the response can
     be matched again with tomorrow's fingerprints: all of a small page, the start of an
-    error page, nothing of a large 2xx page (:func:`netprobe.fingerprints.blockpage_excerpt`)."""
+    error page, nothing of a large 2xx page (see ``blockpage_excerpt`` in
+    :mod:`netprobe.analysis.fingerprints`)."""
     tls_failure: str | None = None
     """For https hops: the TLS failure that stopped the request, if that was the cause."""
     connected: bool | None = None

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from netprobe import replay
+from netprobe.analysis import replay
 
 STEP_TIMEOUT = 3.0
 ROUTABLE = ("--routable", "198.18.0.0/15", "--routable", "2001:2::/48")

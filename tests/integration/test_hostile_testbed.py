@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 
-from netprobe.report import load_schema
+from netprobe.output.report import load_schema
 from tests.integration.helpers import Run, netprobe
 from tests.testbed import HOSTILE_URLS
 

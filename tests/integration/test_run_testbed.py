@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from netprobe.report import load_schema, result_schema
+from netprobe.output.report import load_schema, result_schema
 from tests.integration.helpers import ECHO, ROUTABLE, STEP_TIMEOUT, Run, netprobe
 from tests.mrt import AS_SEQUENCE, rib_dump
 

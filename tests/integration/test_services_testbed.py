@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from netprobe.report import load_schema
+from netprobe.output.report import load_schema
 from tests.integration.helpers import IPASN, netprobe
 
 pytestmark = pytest.mark.testbed

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from netprobe.analysis import TOO_MANY_REDIRECTS
-from netprobe.report import load_schema
+from netprobe.output.report import load_schema
 from tests.integration.helpers import Run, netprobe
 from tests.integration.test_run_testbed import CENSORED
 

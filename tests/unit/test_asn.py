@@ -29,15 +29,9 @@ import dns.rrset
 import pyasn
 import pytest
 
-from netprobe.asn import (
+from netprobe.errors import ASNDatabaseError, ASNUpdateError
+from netprobe.measure.asn import (
     ASNResolver,
-    DNSEcho,
-    HTTPEcho,
-    IPAnswer,
-    IPChoice,
-    choose_ip,
-    discover_probe,
-    discover_public_ip,
     load_asnames,
     load_ipasn,
     parse_autnums,
@@ -45,11 +39,19 @@ from netprobe.asn import (
     parse_cymru_origin,
     split_asname,
     update_database,
+)
+from netprobe.measure.identity import (
+    DNSEcho,
+    HTTPEcho,
+    IPAnswer,
+    IPChoice,
+    choose_ip,
+    discover_probe,
+    discover_public_ip,
     validate_ip_service,
 )
-from netprobe.errors import ASNDatabaseError, ASNUpdateError
+from netprobe.measure.steps.dns import ResolverSpec, parse_resolver
 from netprobe.model.networks import ASInfo
-from netprobe.probe.dns import ResolverSpec, parse_resolver
 from tests.mrt import AS_SEQUENCE, AS_SET, rib_dump
 
 PROBE_IP = "93.184.5.5"  # the "public" address the echo services stage

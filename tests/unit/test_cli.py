@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from netprobe.cli import _print_json, _targets_at_once, _TerminalSafeFormatter, main
+from netprobe.cli import main
+from netprobe.cli._app import _TerminalSafeFormatter, print_json
+from netprobe.cli._measure import _targets_at_once
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -68,7 +70,7 @@ def test_help_does_not_import_heavy_modules() -> None:
     probe = (
         "import sys; from netprobe.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "heavy = ('httpx', 'dns', 'rich', 'pyasn', 'netprobe.runner')\n"
+        "heavy = ('httpx', 'dns', 'rich', 'pyasn', 'netprobe.measure.runner')\n"
         "assert not [m for m in heavy if m in sys.modules], sorted(sys.modules)\n"
     )
     done = subprocess.run(
@@ -141,7 +143,7 @@ def test_json_on_a_terminal_carries_no_control_character(
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stdout", terminal)
     document = {"title": NASTY, "evidence": " ".join(NASTY), NASTY[2]: 1}
-    _print_json(document, text="not used on a terminal", compact=compact)
+    print_json(document, text="not used on a terminal", compact=compact)
     out = terminal.getvalue()
     assert json.loads(out) == document
     assert out.isascii() and "\x1b" not in out and "\x00" not in out and "\r" not in out
@@ -150,7 +152,7 @@ def test_json_on_a_terminal_carries_no_control_character(
 def test_json_for_programs_stays_utf8(monkeypatch: pytest.MonkeyPatch) -> None:
     pipe = io.StringIO()
     monkeypatch.setattr(sys, "stdout", pipe)
-    _print_json({"title": "Доступ ограничен"}, compact=True)
+    print_json({"title": "Доступ ограничен"}, compact=True)
     assert pipe.getvalue() == '{"title": "Доступ ограничен"}\n'
 
 

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netprobe.fingerprints import (
+from netprobe.analysis.fingerprints import (
     all_fingerprints,
     blockpage_for_address,
     fingerprint_info,
@@ -432,7 +432,7 @@ def test_the_start_of_a_long_page_is_not_a_small_page() -> None:
 
 
 def test_every_known_host_fits_the_labels_looked_at() -> None:
-    from netprobe.fingerprints._database import database
-    from netprobe.fingerprints._match import HOST_LABELS_MAX
+    from netprobe.analysis.fingerprints._database import database
+    from netprobe.analysis.fingerprints._match import HOST_LABELS_MAX
 
     assert max(host.count(".") + 1 for host in database().locations) <= HOST_LABELS_MAX

@@ -36,15 +36,15 @@ from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
+from netprobe.analysis.fingerprints import interception_issuer, match_blockpage
+from netprobe.analysis.fingerprints._names import parse_name
 from netprobe.errors import TargetError
-from netprobe.fingerprints import interception_issuer, match_blockpage
-from netprobe.fingerprints._names import parse_name
+from netprobe.measure.steps._certificates import _certificate
+from netprobe.measure.steps._html import extract_title
+from netprobe.measure.steps.dns import ServerMisbehavingError, _parse_reply, _read_answer
+from netprobe.measure.steps.http import _absolute, _text
 from netprobe.model.observations import Certificate
 from netprobe.model.targets import Target, parse_target
-from netprobe.probe._certificates import _certificate
-from netprobe.probe._html import extract_title
-from netprobe.probe.dns import ServerMisbehavingError, _parse_reply, _read_answer
-from netprobe.probe.http import _absolute, _text
 
 pytestmark = [
     # Mutated certificates make cryptography warn (negative serials, odd attribute sizes).

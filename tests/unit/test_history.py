@@ -29,6 +29,7 @@ from netprobe.history import (
     summary_to_json,
     timeline_html,
 )
+from netprobe.measure.watch import append_run, run_records
 from netprobe.model.observations import Observations
 from netprobe.model.results import (
     VERDICTS,
@@ -40,8 +41,7 @@ from netprobe.model.results import (
     Verdict,
 )
 from netprobe.model.targets import parse_target
-from netprobe.report import ProbeInfo, build_report, load_schema, write_json
-from netprobe.watch import append_run, run_records
+from netprobe.output.report import ProbeInfo, build_report, load_schema, write_json
 
 FB, YT, NEWS = "https://www.facebook.com/", "https://www.youtube.com/", "https://news.test/"
 KAZTELECOM = {"asn": 9198, "as_name": "KAZTELECOM-AS", "cc": "KZ"}
@@ -145,7 +145,10 @@ def test_version_1_reports_and_watch_logs_still_load(tmp_path: Path) -> None:
     loaded = load_records(
         [
             _write(tmp_path / "old.json", report),
-            _write(tmp_path / "old.jsonl", [json.dumps({**watch, "schema": "netprobe.watch/1"})]),
+            _write(
+                tmp_path / "old.jsonl",
+                [json.dumps({**watch, "schema": "netprobe.watch/1"})],
+            ),
         ]
     )
     assert [o.url for o in loaded.observations] == [FB, YT]

@@ -39,10 +39,14 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
     return found
 
 
-def test_no_import_cycle() -> None:
+def _graph() -> dict[str, set[str]]:
     paths = {_module_of(p): p for p in PACKAGE.rglob("*.py")}
     modules = set(paths)
-    graph = {name: _imports(path, modules) for name, path in paths.items()}
+    return {name: _imports(path, modules) for name, path in paths.items()}
+
+
+def test_no_import_cycle() -> None:
+    graph = _graph()
     # A package's face may import its own children; a child importing its package's face
     # back is a cycle like any other.
     state: dict[str, str] = {}
@@ -61,3 +65,56 @@ def test_no_import_cycle() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+# The flow, top down: the command line drives measurement, analysis and history, which
+# write through output; everything shares the model. Imports only run down this list.
+LAYERS = {
+    "netprobe.__main__": 5,
+    "netprobe.cli": 4,
+    "netprobe.measure": 3,
+    "netprobe.history": 2,
+    "netprobe.analysis": 2,
+    "netprobe.output": 1,
+    "netprobe.model": 0,
+    "netprobe.errors": 0,
+    "netprobe._defaults": 0,
+    "netprobe": 0,
+}
+
+
+def _layer(module: str) -> str:
+    while module not in LAYERS:
+        module = module.rpartition(".")[0]
+    return module
+
+
+def test_imports_run_down_the_layers() -> None:
+    """cli → measure → analysis / history → output → model: nothing imports upward, and
+    analysis and history (same floor) do not import each other."""
+    upward = sorted(
+        f"{name} imports {child}"
+        for name, children in _graph().items()
+        for child in children
+        if LAYERS[_layer(child)] > LAYERS[_layer(name)]
+        or (_layer(child) != _layer(name) and LAYERS[_layer(child)] == LAYERS[_layer(name)] > 0)
+    )
+    assert upward == []
+
+
+def test_every_module_lives_in_a_layer() -> None:
+    """New code goes where the flow puts it: no module beside the layers' packages."""
+    loose = sorted(
+        path.name
+        for path in PACKAGE.glob("*.py")
+        if path.stem not in ("__init__", "__main__", "errors", "_defaults")
+    )
+    assert loose == []
+
+
+def test_the_library_faces_resolve() -> None:
+    """What the README's library example imports is there."""
+    import netprobe.measure as measure
+
+    for name in measure.__all__:
+        assert getattr(measure, name) is not None

@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from netprobe import _notice
-from netprobe._notice import (
+from netprobe.cli import _notice
+from netprobe.cli._notice import (
     DEFAULT_ECHO_SERVICES,
     MARKER_NAME,
     NOTICE_ENV,
@@ -26,7 +26,7 @@ from netprobe._notice import (
     remember,
     should_show,
 )
-from netprobe.asn import DEFAULT_HTTP_ECHO_SERVICES
+from netprobe.measure.identity import DEFAULT_HTTP_ECHO_SERVICES
 
 DEFAULT_CONTROLS = ("https://cloudflare-dns.com/dns-query", "https://dns.google/dns-query")
 

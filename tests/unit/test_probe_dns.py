@@ -25,8 +25,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netprobe.probe import dns as probe_dns
-from netprobe.probe.dns import (
+from netprobe.measure.steps import dns as probe_dns
+from netprobe.measure.steps.dns import (
     ResolverSpec,
     ResolverSpecError,
     parse_resolver,
@@ -704,6 +704,6 @@ def test_system_resolver_takes_dnspython_plain_addresses(
 
 
 def test_dnspython_resolver_is_imported_lazily() -> None:
-    probe = "import sys, netprobe.probe.dns; print('dns.resolver' in sys.modules)"
+    probe = "import sys, netprobe.measure.steps.dns; print('dns.resolver' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -11,7 +11,7 @@ import httpcore
 import httpx
 import pytest
 
-from netprobe.probe._errors import failure_from_exception
+from netprobe.measure.steps._errors import failure_from_exception
 
 
 def _verify_error(code: int) -> ssl.SSLCertVerificationError:

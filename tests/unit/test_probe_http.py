@@ -19,11 +19,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netprobe.measure.steps import _html
+from netprobe.measure.steps._body import Body
+from netprobe.measure.steps._html import extract_title
+from netprobe.measure.steps.http import BODY_KEPT, fetch
 from netprobe.model.observations import HTTPObservation
-from netprobe.probe import _html
-from netprobe.probe._body import Body
-from netprobe.probe._html import extract_title
-from netprobe.probe.http import BODY_KEPT, fetch
 
 NAME = "www.example.test"
 PAGE = b"<html><head><title>  Example\n Domain </title></head><body>hello</body></html>"

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
-from netprobe.probe.tcp import connect, connect_via_proxy, host_has_ipv6
+from netprobe.measure.steps.tcp import connect, connect_via_proxy, host_has_ipv6
 
 
 async def test_accepted(loopback) -> None:

@@ -13,8 +13,8 @@ from typing import Literal
 
 import pytest
 
+from netprobe.measure.steps.tls import CABundleError, handshake, make_verify_context
 from netprobe.model.observations import TLSObservation
-from netprobe.probe.tls import CABundleError, handshake, make_verify_context
 
 NAME = "www.example.test"
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from netprobe.model.observations import HTTPObservation, Observations
 from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
 from netprobe.model.targets import parse_target
-from netprobe.render import results_table, sanitize, summary_line
+from netprobe.output.table import results_table, sanitize, summary_line
 
 
 @pytest.mark.parametrize(

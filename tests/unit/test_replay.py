@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netprobe.analysis import analyse
+from netprobe.analysis.replay import change_text, load_runs, records, report
 from netprobe.cli import main
 from netprobe.errors import ReplayError
 from netprobe.model.addresses import parse_networks
@@ -27,8 +28,13 @@ from netprobe.model.observations import (
 )
 from netprobe.model.results import Latency, RunContext, RunResult, TargetResult, asn_lookup
 from netprobe.model.targets import parse_target
-from netprobe.replay import change_text, load_runs, records, report
-from netprobe.report import ProbeInfo, build_report, load_schema, result_to_dict, watch_record
+from netprobe.output.report import (
+    ProbeInfo,
+    build_report,
+    load_schema,
+    result_to_dict,
+    watch_record,
+)
 from tests.unit import strategies
 from tests.unit.strategies import BLOCKPAGE, IP, SITE
 

@@ -21,7 +21,7 @@ from netprobe.model.observations import (
 )
 from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
 from netprobe.model.targets import parse_target
-from netprobe.report import (
+from netprobe.output.report import (
     ProbeInfo,
     RenderedResults,
     build_report,

@@ -6,10 +6,10 @@ import ssl
 
 import pytest
 
+from netprobe.measure.runner import ProbeOptions, _controls_failed, _ResolverCheck
+from netprobe.measure.steps.dns import parse_resolver
 from netprobe.model.addresses import parse_networks
 from netprobe.model.observations import DNSObservation, Observations
-from netprobe.probe.dns import parse_resolver
-from netprobe.runner import ProbeOptions, _controls_failed, _ResolverCheck
 
 LOCAL = "udp://192.0.2.53:53"
 

@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netprobe.errors import TargetError, TargetListError
-from netprobe.model.targets import Target, parse_target
-from netprobe.targets import (
+from netprobe.measure.targets import (
     builtin_lists,
     builtin_services,
     dedupe,
@@ -20,6 +19,7 @@ from netprobe.targets import (
     load_services,
     select,
 )
+from netprobe.model.targets import Target, parse_target
 
 TARGETS_DIR = Path(__file__).resolve().parents[2] / "targets"
 HEADER = ["url", "category_code", "category_description", "date_added", "source", "notes"]

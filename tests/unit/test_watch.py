@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from netprobe.measure.watch import (
+    ChangeTracker,
+    append_run,
+    parse_duration,
+    parse_until,
+    run_records,
+)
 from netprobe.model.observations import Observations
 from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
 from netprobe.model.targets import parse_target
-from netprobe.report import ProbeInfo
-from netprobe.watch import ChangeTracker, append_run, parse_duration, parse_until, run_records
+from netprobe.output.report import ProbeInfo
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 

@@ -1,0 +1,158 @@
+"""`netprobe summarize`, `compare` and `analyse`: saved results read back."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from netprobe.cli._app import EXIT_FAILED, EXIT_USAGE, die, main, print_json, sanitized
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from netprobe.history import Loaded
+
+
+@main.command("summarize")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    help="Default: table on a terminal, json otherwise.",
+)
+@click.option("--html", metavar="FILE", help="Also write a self-contained HTML timeline page.")
+def summarize_command(files: tuple[str, ...], output_format: str | None, html: str | None) -> None:
+    """The story told by reports and watch logs: per target and network, when blocks
+    began and ended; per network, the share of targets blocked, by blocking type."""
+
+    from netprobe.history import summarize, summary_tables, summary_to_json, timeline_html
+    from netprobe.output._files import write_atomically
+
+    summary = summarize(_load_history(files).observations)
+    if html:
+        page = timeline_html(summary, title=f"netprobe: {len(files)} files summarized")
+        try:
+            write_atomically(html, page.encode("utf-8"))
+        except OSError as exc:
+            die(EXIT_FAILED, f"cannot write {html}: {exc.strerror or exc}")
+    if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
+        print_json(summary_to_json(summary))
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=False)
+    for table in summary_tables(summary):
+        console.print(table)
+
+
+@main.command("compare")
+@click.argument("first", metavar="A")
+@click.argument("second", metavar="B")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    help="Default: table on a terminal, json otherwise.",
+)
+def compare_command(first: str, second: str, output_format: str | None) -> None:
+    """Two reports (or watch logs) side by side: where the verdicts differ, per target
+    ("blocked on AS9198 (tls.reset), accessible on AS35168")."""
+
+    from netprobe.history import compare, comparison_table, comparison_to_json
+
+    comparison = compare(
+        _load_history((first,)).observations, _load_history((second,)).observations
+    )
+    if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
+        print_json(comparison_to_json(comparison))
+        return
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=False).print(comparison_table(comparison))
+
+
+@main.command("analyse")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "jsonl"]),
+    help="Output on stdout. Default: table on a terminal, json otherwise.",
+)
+@click.option(
+    "-o", "--output", metavar="FILE", help="Also write the JSON (reports) to FILE (atomically)."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No count of changed verdicts on stderr.")
+def analyse_command(
+    files: tuple[str, ...], output_format: str | None, output: str | None, quiet: bool
+) -> None:
+    """Judge saved results again with today's rules and fingerprints: reports, watch logs
+    and --format jsonl streams, each result rebuilt from its observations. Results whose
+    verdict, blocking type or evidence changed say what they were ("was anomaly
+    http.diff, now blocked http.blockpage: ...").
+
+    \b
+    JSON output: the report (a list of reports when the files hold several runs);
+    jsonl: one result per line, watch logs' records staying watch records.
+    Exit status: 0 done; 1 the output could not be written; 2 a file cannot be read
+    as netprobe results (FILE:LINE: reason).
+    """
+    from netprobe.analysis.replay import change_text, load_runs, records, report
+    from netprobe.errors import ReplayError
+
+    try:
+        runs = load_runs(files)
+    except ReplayError as exc:
+        die(EXIT_USAGE, sanitized(str(exc)))
+    fmt = output_format or ("table" if sys.stdout.isatty() else "json")
+    reports = [report(r) for r in runs] if output or fmt == "json" else []
+    document: Any = reports[0] if len(reports) == 1 else reports
+    if output:
+        from netprobe.output.report import write_json
+
+        try:
+            write_json(output, document)
+        except OSError as exc:
+            die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
+    if fmt == "json":
+        print_json(document)
+    elif fmt == "jsonl":
+        for replayed in runs:
+            for line in records(replayed):
+                print_json(line, compact=True)
+    else:
+        from rich.console import Console
+        from rich.text import Text
+
+        from netprobe.output.table import results_table, summary_line
+
+        stdout = Console(highlight=False, soft_wrap=False)
+        for replayed in runs:
+            run_id = f" (run {replayed.run_id})" if replayed.run_id else ""
+            stdout.print(Text(f"{replayed.source}{run_id}", style="bold"))
+            stdout.print(results_table(replayed.run.results, replayed.run.services))
+            for judged in replayed.results:
+                if judged.changed:
+                    said = f"{judged.result.target.url}: {change_text(judged)}"
+                    stdout.print(Text(sanitized(said), style="yellow"))
+            stdout.print(summary_line(replayed.run))
+    if not quiet:
+        every = [j for r in runs for j in r.results]
+        changed_count = sum(j.changed for j in every)
+        click.echo(f"netprobe: {changed_count} of {len(every)} verdicts changed", err=True)
+
+
+def _load_history(files: Sequence[str]) -> Loaded:
+    """Results from reports and watch logs; bad lines are warnings, no result at all is a
+    usage error."""
+    from netprobe.history import load_records
+
+    loaded = load_records(files)
+    for warning in loaded.warnings:
+        click.echo(f"netprobe: warning: {warning}", err=True)
+    if loaded.empty:
+        die(EXIT_USAGE, f"no results could be read from {', '.join(files)}")
+    return loaded

@@ -1,0 +1,11 @@
+"""Output: what a run's results become for people and programs.
+
+- ``report``: the JSON report and JSON Lines results, their versioned schema
+  (``schema/report-2.json``), written atomically;
+- ``table``: the terminal table, summary line and progress bar, and ``sanitize``,
+  which keeps remote text from driving the terminal;
+- ``_json_records``: reading back the files ``report`` writes, each record with its
+  ``FILE:LINE``.
+
+Nothing here measures or judges: it imports only :mod:`netprobe.model`.
+"""
