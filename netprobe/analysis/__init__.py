@@ -35,6 +35,10 @@ http.reset         plain-HTTP requests with the target's Host are reset,    bloc
 http.timeout       … stall, the innocuous ones answer                       blocked [1]
 http.blockpage     the response matches a blockpage fingerprint             blocked
 http.diff          plain-HTTP page differs from the site's HTTPS page       anomaly
+tls.throttled      handshakes with its SNI take >= 2 s and 4x those with    blocked [4]
+                   an unrelated SNI to the same address
+http.throttled     the page downloads 4x slower with its own name than      blocked [4]
+                   with an unrelated one, to the same address
 =================  =======================================================  ===========
 
 [1] Only on a pattern chance does not produce: the failure repeats with the target's
@@ -50,6 +54,10 @@ http.diff          plain-HTTP page differs from the site's HTTPS page       anom
     was forged by an injector racing the resolver), and for a ghost domain: a name that
     does not exist at the control resolvers, which the resolver under test answers
     although it gives no address for a made-up name.
+
+[4] when three attempts in a row agree on a steady rate or delay (a policer);
+    otherwise ``anomaly``. Looked for only when the first download looked slow; a path
+    that is slow for every name is not throttling (see ``_throttle``).
 
 ``site_down`` is given when the control view fails the same way (the name does
 not exist at the control resolver either); ``network_down`` when the run found
@@ -78,15 +86,19 @@ from netprobe.analysis._run import (
 )
 from netprobe.analysis._service import analyse_service, judge_services
 from netprobe.analysis._target import TOO_MANY_REDIRECTS, analyse
+from netprobe.analysis._throttle import RATE_BYTES, RATE_SECONDS, looks_slow
 
 __all__ = [
     "CONFIRMING_ATTEMPTS",
+    "RATE_BYTES",
+    "RATE_SECONDS",
     "TOO_MANY_REDIRECTS",
     "analyse",
     "analyse_service",
     "anything_answered",
     "blockpage_of",
     "judge_services",
+    "looks_slow",
     "network_is_down",
     "registrable_domain",
     "shared_untrusted_issuers",

@@ -12,6 +12,7 @@ from netprobe.analysis._control import with_control
 from netprobe.analysis._dns import dns_rule
 from netprobe.analysis._http import http_diff_rule, http_rule
 from netprobe.analysis._tcp import endpoint_addresses, tcp_rule
+from netprobe.analysis._throttle import slow_path_note, throttle_rule
 from netprobe.analysis._tls import tls_rule
 from netprobe.model.addresses import url_endpoint
 from netprobe.model.observations import (
@@ -20,23 +21,10 @@ from netprobe.model.observations import (
 )
 from netprobe.model.results import (
     Analysis,
-    Blocking,
-    PartAnalysis,
     RunContext,
-    ServiceAnalysis,
-    Verdict,
 )
 
-__all__ = [
-    "TOO_MANY_REDIRECTS",
-    "Analysis",
-    "Blocking",
-    "PartAnalysis",
-    "RunContext",
-    "ServiceAnalysis",
-    "Verdict",
-    "analyse",
-]
+__all__ = ["TOO_MANY_REDIRECTS", "analyse"]
 
 
 TOO_MANY_REDIRECTS: Final = "unknown_failure: stopped after too many redirects"
@@ -90,7 +78,8 @@ def _analyse_chain(obs: Observations, ctx: RunContext) -> Analysis:
         visited.append(exchange.url)
         following = _redirect_target(exchange)
         if following is None:
-            return http_diff_rule(obs, exchange) or _accessible(exchange)
+            found = http_diff_rule(obs, exchange) or throttle_rule(obs.http, exchange)
+            return found or _accessible(exchange, slow_path_note(obs.http, exchange))
         if following in visited:
             return _redirect_loop(visited, following, hop)
         scheme, host, port = url_endpoint(following)
@@ -145,21 +134,10 @@ def _reachable(obs: Observations) -> Analysis:
     return Analysis("error", evidence=f"no usable address to connect to for {obs.domain}")
 
 
-def _accessible(final: HTTPObservation) -> Analysis:
+def _accessible(final: HTTPObservation, note: str | None = None) -> Analysis:
     where = f" from {final.address}" if final.address else ""
-    return Analysis("accessible", evidence=f"HTTP {final.status}{where} for {final.url}")
-
-
-# --- DNS ---------------------------------------------------------------------------------
-
-
-# --- TCP ---------------------------------------------------------------------------------
-
-
-# --- TLS and HTTP: is the name targeted? ------------------------------------------------
-
-
-# --- one endpoint (host, port) of the chain ------------------------------------------------
+    said = f"HTTP {final.status}{where} for {final.url}"
+    return Analysis("accessible", evidence=f"{said}; {note}" if note else said)
 
 
 def _analyse_endpoint(

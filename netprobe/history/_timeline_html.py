@@ -39,6 +39,7 @@ COLOURS: Final = {
     "site_down": "#a0a0a0",
     "network_down": "#c2188f",
     "error": "#7b3fa0",
+    "throttled": "#1f77b4",
 }
 MEANINGS: Final = {
     "accessible": "the page was fetched",
@@ -47,6 +48,8 @@ MEANINGS: Final = {
     "site_down": "down from the control view too",
     "network_down": "nothing answered from this network",
     "error": "a local failure while measuring",
+    "throttled": "reachable, but slowed down for its name (tls.throttled, http.throttled),"
+    " blocked or anomaly",
 }
 
 _LABEL_W, _PLOT_W, _UNTIMED_W, _GAP = 330, 760, 90, 14
@@ -92,7 +95,7 @@ def timeline_html(summary: Summary, *, title: str = "netprobe: verdicts over tim
         '<ul class="legend">',
         *(
             f'<li><span class="swatch v-{v}"></span><b>{v}</b>: {MEANINGS[v]}</li>'
-            for v in VERDICTS
+            for v in (*VERDICTS, "throttled")
         ),
         "</ul>\n<h2>Networks</h2>\n",
         _networks_table(summary, text, dated),
@@ -248,23 +251,25 @@ class _Chart:
         for index, episode in enumerate(episodes):
             verdict = episode.verdict
             what = f"{verdict} ({episode.blocking})" if episode.blocking else verdict
+            shade = "throttled" if (episode.blocking or "").endswith(".throttled") else verdict
             evidence = f"\n{text(episode.evidence, 400)}" if episode.evidence else ""
             tip = f"<title>{url}\n{text(what)}\n{_seen(episode)}{evidence}</title>"
             if episode.first_seen is not None and episode.last_seen is not None:
                 following = episodes[index + 1].first_seen if index + 1 < len(episodes) else None
                 x0 = self.x(episode.first_seen)
                 x1 = self.x(following or episode.last_seen + tail)
-                parts.append(self._cell(verdict, x0, max(x1 - x0, 1.5), y, tip))
+                parts.append(self._cell(shade, x0, max(x1 - x0, 1.5), y, tip))
             if episode.untimed:
                 w = _UNTIMED_W * episode.untimed / untimed_total
-                parts.append(self._cell(verdict, untimed_x, w, y, tip))
+                parts.append(self._cell(shade, untimed_x, w, y, tip))
                 untimed_x += w
         return "".join(parts)
 
     @staticmethod
-    def _cell(verdict: str, x: float, w: float, y: int, tip: str) -> str:
+    def _cell(shade: str, x: float, w: float, y: int, tip: str) -> str:
+        """One cell, coloured by its verdict (or as throttled, which has its own colour)."""
         return (
-            f'<rect class="v-{verdict}" x="{x:.1f}" y="{y + 1}" width="{w:.1f}" '
+            f'<rect class="v-{shade}" x="{x:.1f}" y="{y + 1}" width="{w:.1f}" '
             f'height="{_CELL_H}">{tip}</rect>'
         )
 

@@ -44,9 +44,12 @@ from netprobe._defaults import (
 )
 from netprobe.analysis import (
     CONFIRMING_ATTEMPTS,
+    RATE_BYTES,
+    RATE_SECONDS,
     analyse,
     anything_answered,
     judge_services,
+    looks_slow,
     network_is_down,
     shared_untrusted_issuers,
 )
@@ -71,6 +74,7 @@ from netprobe.model.observations import (
     SSL_UNKNOWN_AUTHORITY,
     DNSObservation,
     HTTPObservation,
+    HTTPPurpose,
     Observations,
     Role,
     TCPObservation,
@@ -81,7 +85,6 @@ from netprobe.model.results import (
     Latency,
     RunContext,
     RunResult,
-    ServiceResult,
     TargetResult,
     asn_lookup,
 )
@@ -92,16 +95,7 @@ if TYPE_CHECKING:
 
     from netprobe.model.networks import ASInfo
 
-__all__ = [
-    "INNOCUOUS_NAME",
-    "AddressNetworks",
-    "Latency",
-    "ProbeOptions",
-    "RunResult",
-    "ServiceResult",
-    "TargetResult",
-    "probe",
-]
+__all__ = ["INNOCUOUS_NAME", "AddressNetworks", "ProbeOptions", "probe"]
 
 log = logging.getLogger(__name__)
 
@@ -296,8 +290,11 @@ class _Measurement:
                 exchange = await self._fetch(url, connected[0], host, hop)
             visited.add(url)
             following = _redirect_target(exchange)
-            if following is None or following in visited:
-                break  # a page, a failure, or a redirect loop: the chain ends here
+            if following is None:
+                await self._speed_samples(exchange)
+                break  # a page, or a failure: the chain ends here
+            if following in visited:
+                break  # a redirect loop
             url = following
         for task in (twin, control):
             if task is not None:
@@ -503,11 +500,11 @@ class _Measurement:
         url: str,
         address: str | None,
         host: str,
-        purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"],
+        purpose: HTTPPurpose,
         hop: int,
         proxy: str | None = None,
     ) -> HTTPObservation:
-        exchange = await http.fetch(
+        fetched = await http.fetch(
             url,
             address=address,
             host=host,
@@ -519,8 +516,36 @@ class _Measurement:
             body_cap=self.options.body_cap,
             proxy=proxy,
         )
-        self.http.append(exchange)
-        return exchange
+        self.http.append(fetched.exchange)
+        return fetched.exchange
+
+    async def _speed_samples(self, page: HTTPObservation) -> None:
+        """A page whose download looked slow, downloaded again with its name and with an
+        unrelated one on the same address, alternately (the unrelated one first), so that
+        a name held back by a policer is told from a slow path (see analysis/_throttle)."""
+        if not looks_slow(page) or page.address is None:
+            return
+        for _ in range(CONFIRMING_ATTEMPTS - 1):
+            await self._speed_sample(page, unrelated=True)
+            await self._speed_sample(page, unrelated=False)
+
+    async def _speed_sample(self, page: HTTPObservation, *, unrelated: bool) -> None:
+        secure = page.url.startswith("https:")
+        host, sni = page.host, None
+        if unrelated and secure:
+            # The page's own Host inside, an unrelated SNI outside: the same page, and a
+            # name a censor on the path cannot see. No certificate can verify for it.
+            sni = INNOCUOUS_NAME
+        elif unrelated:
+            host = INNOCUOUS_NAME
+        fetched = await http.fetch(
+            page.url, address=page.address, host=host,
+            purpose="rate_innocuous" if unrelated else "rate", hop=page.hop,
+            verify=tls.unverified_context() if sni else self._verify,
+            timeout=self.options.timeout, t_origin=self.t_origin, body_cap=RATE_BYTES,
+            sni=sni, read_for=RATE_SECONDS,
+        )  # fmt: skip
+        self.http.append(fetched.exchange)
 
     async def _connect_via(self, proxy: str) -> None:
         """The endpoint opened through the control proxy: the uncensored view."""
@@ -555,7 +580,7 @@ class _Measurement:
         """An https page, its TLS handshake checked on the way: one handshake, not two,
         when all is well. When the handshake does not verify, it is looked at on its own
         (chain, innocuous name, repeats) on every address; None when none verifies."""
-        fetched = await http.fetch_traced(
+        fetched = await http.fetch(
             url, address=connected[0], host=host, purpose="target", hop=hop,
             verify=self._verify, timeout=self.options.timeout, t_origin=self.t_origin,
             body_cap=self.options.body_cap,

@@ -35,6 +35,7 @@ __all__ = [
     "Certificate",
     "DNSObservation",
     "HTTPObservation",
+    "HTTPPurpose",
     "Observations",
     "Role",
     "TCPObservation",
@@ -62,6 +63,9 @@ PROXY_ERROR = "proxy_error"
 """Not OONI's: the control proxy refused to reach the site (followed by its status line)."""
 
 Role = Literal["local", "control"]
+HTTPPurpose = Literal[
+    "target", "innocuous", "https_twin", "dns_check", "control", "rate", "rate_innocuous"
+]
 """``local``: the resolver under test / addresses it returned; ``control``: trusted ones."""
 
 
@@ -145,11 +149,13 @@ class HTTPObservation:
     """The address connected to, when known."""
     host: str
     """The Host header (and SNI for https) sent."""
-    purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"]
+    purpose: HTTPPurpose
     """``innocuous``: retry with an unrelated Host; ``https_twin``: the https:// version of
     an http:// target, fetched for comparison; ``dns_check``: a plain-HTTP fetch from an
     address the local DNS gave that disagrees with control (does it serve a blockpage?);
-    ``control``: the target fetched through the control proxy (the uncensored view)."""
+    ``control``: the target fetched through the control proxy (the uncensored view);
+    ``rate`` and ``rate_innocuous``: the page downloaded again, with the target's name and
+    with an unrelated one, to compare their speeds (a first download looked slow)."""
     hop: int
     """0 for the first request; n for the n-th redirect followed."""
     t0: float
@@ -175,6 +181,13 @@ class HTTPObservation:
     """For https hops: the TLS failure that stopped the request, if that was the cause."""
     connected: bool | None = None
     """The TCP connection under the request opened (None: not recorded, older reports)."""
+    sni: str | None = None
+    """The SNI sent, when it was not ``host`` (a speed comparison with an unrelated SNI)."""
+    handshake_ms: float | None = None
+    """How long connecting and the TLS handshake under this request took (https)."""
+    transfer: tuple[tuple[float, int], ...] = ()
+    """The body's download over time: (ms since ``t0``, bytes received so far on the
+    wire), one sample per 50 ms at most while the body was read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,10 +47,12 @@ Blocking = Literal[
     "tls.timeout",
     "tls.mitm",
     "tls.failure",
+    "tls.throttled",
     "http.reset",
     "http.timeout",
     "http.blockpage",
     "http.diff",
+    "http.throttled",
 ]
 
 

@@ -185,6 +185,8 @@ def test_lossy_network_never_reads_as_blocked(testbed: Any, proxy: bool) -> None
         (r["url"], r["blocking"], r["evidence"]) for r in results if r["verdict"] == "blocked"
     ]
     assert blocked == []
+    throttled = [r["url"] for r in results if (r["blocking"] or "").endswith(".throttled")]
+    assert throttled == []
     # The link emulator is a tunnel: a VPN-like default route, and the report says so.
     assert any("tunnel interface" in note for note in run.report["notes"]), run.report["notes"]
 

@@ -2,8 +2,8 @@
 
 See README.md beside this file. The API: :class:`Testbed` (``up``/``down``, ``networks``,
 ``sites``, ``ca_bundle``, ``control_resolver`` and the failing ones, ``clear_residual``,
-``hostile_urls``), :class:`Network` (``run`` a command in its client namespace) and
-:class:`Site`.
+``hostile_urls``, ``throttled``, ``lossy_link``), :class:`Network` (``run`` a command in
+its client namespace) and :class:`Site`.
 """
 
 from tests.testbed.topology import (
@@ -21,6 +21,7 @@ from tests.testbed.topology import (
     SERVFAIL_DNS_IP,
     SILENT_DNS_IP,
     SUBSTITUTE_IP,
+    THROTTLED,
     TLS_FAILURE_IP,
     UNRELATED_IP,
     WRONG_CERT_NAME,
@@ -47,6 +48,7 @@ __all__ = [
     "SERVFAIL_DNS_IP",
     "SILENT_DNS_IP",
     "SUBSTITUTE_IP",
+    "THROTTLED",
     "TLS_FAILURE_IP",
     "UNRELATED_IP",
     "WRONG_CERT_NAME",

@@ -68,6 +68,12 @@ PATHOLOGICAL_BYTES = 2 * 1024 * 1024
 GZIP_BOMB_BYTES = 1 << 30
 MANY_HEADERS = 40_000
 NOISE_BYTES = 64 * 1024
+# The throttled sites' download: long enough to time at 16 KB/s, random so that nothing on
+# the way can compress it; sent in chunks so that one slow client holds no other. Over TLS
+# a chunk goes out as 16 KiB records (the maximum; nginx's default ssl_buffer_size), so a
+# client held to 16 KiB/s sees the data in steps a second apart, as it would in the wild.
+DOWNLOAD_BYTES = 2 * 1024 * 1024
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
 # Terminal controls a hostile page puts in its title, header values and reason phrase:
 # bidi overrides and isolates, C1 CSI/OSC/ST (as characters: UTF-8 on the wire), an OSC
 # that sets the window title, a CSI that clears the screen, an OSC 8 hyperlink.
@@ -560,6 +566,46 @@ async def _send_big(writer: asyncio.StreamWriter, with_body: bool) -> None:
     writer.write(b"0\r\n\r\n")
 
 
+@functools.cache
+def _download_body(host: str) -> bytes:
+    """DOWNLOAD_BYTES: the site's usual ``<title>`` line, then random bytes (fixed seed).
+    Made once per site.
+
+    The title and the absence of NUL (each NUL becomes 0xff, which leaves the bytes as
+    incompressible as before) let checks made for pages accept it too: the self-test's
+    run over every site in the clean network wants the title and no NUL in curl's output.
+    """
+    title = f"<title>{html.escape(_display_name(host))} | Testbed site</title>\n".encode()
+    noise = random.Random("download").randbytes(DOWNLOAD_BYTES - len(title))
+    return title + noise.replace(b"\x00", b"\xff")
+
+
+def download_page(host: str) -> Page:
+    """The throttled sites' page, whatever was asked: the download, not compressed."""
+    body = _download_body(host)
+    headers = (
+        ("Date", formatdate(usegmt=True)),
+        ("Server", "nginx/1.24.0"),
+        ("Content-Type", "application/octet-stream"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+        ("X-Testbed-Site", host),
+        ("Connection", "close"),
+    )
+    return Page(200, "OK", headers, body)
+
+
+async def _send_download(writer: asyncio.StreamWriter, host: str, with_body: bool) -> None:
+    page = download_page(host)
+    writer.write(_head(page))
+    if not with_body:
+        return
+    body = memoryview(page.body)  # slices without copies
+    for start in range(0, len(body), DOWNLOAD_CHUNK_BYTES):
+        writer.write(body[start : start + DOWNLOAD_CHUNK_BYTES])
+        await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
+
+
 async def _send_trickle(writer: asyncio.StreamWriter, host: str) -> None:
     page = site_page(host)
     for byte in _head(page) + page.body:
@@ -931,6 +977,8 @@ class Web:
         kind, name = self._resolve_page(page, local_ip, host)
         if kind == "big":
             await _send_big(writer, method != "HEAD")
+        elif kind == "download":
+            await _send_download(writer, name, method != "HEAD")
         elif kind == "trickle":
             await _send_trickle(writer, name)
         elif kind in HOSTILE_STREAMS:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,6 +49,8 @@ __all__ = [
     "HOSTILE_PAGES",
     "HOSTILE_URLS",
     "INTERCEPTION_CA_NAME",
+    "LOSSY_DELAY_MS",
+    "LOSSY_LOSS",
     "MANY_ADDRESSES_NET",
     "MITM_IP",
     "PROXY_IP",
@@ -59,6 +61,7 @@ __all__ = [
     "SERVFAIL_DNS_IP",
     "SILENT_DNS_IP",
     "SUBSTITUTE_IP",
+    "THROTTLED",
     "TLS_FAILURE_IP",
     "UNRELATED_IP",
     "WRONG_CERT_NAME",
@@ -118,8 +121,10 @@ PROXY_CONNECT_TIMEOUT = 2.0
 TRUSTED_CA_NAME = "Testbed Root CA"
 INTERCEPTION_CA_NAME = "Testbed Interception CA"
 DNS_TTL = 300
+# The lossy network's access link (linkemu.py), each way; Testbed.lossy_link changes it.
 LOSSY_DELAY_MS = 200
 LOSSY_LOSS = 0.12
+_LOSSY_LINK = (float(LOSSY_DELAY_MS), LOSSY_LOSS, 0.0)  # (delay_ms, loss, rate_kbit)
 # Residual censorship: once a client sent the name, its packets to the site's address are
 # dropped or reset for this long (``iptables -m recent``, one list per site).
 RESIDUAL_SECONDS = 60
@@ -209,6 +214,19 @@ HOSTILE_LOCATIONS = {
     "loc-javascript.hostile.test": "javascript:alert(1)",
     "loc-dotdot.hostile.test": "../../../../etc/passwd",
     "loc-escape.hostile.test": "http://\u202eevil.test\x1b]0;pwned\x07/\x1b[2J",
+}
+# Throttled sites: policed by the censored ISP (iptables hashlimit), not blocked, and only
+# there. Name -> the rate, bytes per second each way, a policed connection is held to. Each
+# serves a 2 MiB download (random bytes) for any Host and SNI, so a client can time it.
+THROTTLED = {
+    # Connections whose TLS ClientHello names it (:443, any address) get 128 kbit/s: Russia's
+    # 2021 throttling of Twitter. Another SNI to the same address is fast.
+    "throttle-sni.test": 16 * 1024,
+    # Connections whose HTTP request says "Host: throttle-host.test" (:80) get 1 Mbit/s.
+    "throttle-host.test": 125 * 1024,
+    # Everything to and from its address gets 128 kbit/s whatever the name: a slow path, the
+    # same for every name, which is not name-targeted throttling.
+    "throttle-ip.test": 16 * 1024,
 }
 # Where many-addresses.hostile.test resolves: every host of this block (1,022 A records, one
 # 16 KB UDP reply whatever the EDNS size). AnyIP-local: each serves the site by SNI/Host.
@@ -302,6 +320,10 @@ def _build_sites() -> tuple[Site, ...]:
         # Hostile servers (see HOSTILE_PAGES and HOSTILE_DNS): broken or malicious, never
         # censored, the same in every network. Appended, so the numbers above stay.
         *((name, scheme, None, None) for name, (scheme, _) in HOSTILE_PAGES.items()),
+        # Throttling (see THROTTLED): slow, not blocked. After the hostile ones, as they are.
+        ("throttle-sni.test", "https", None, "throttle-sni"),
+        ("throttle-host.test", "http", None, "throttle-host"),
+        ("throttle-ip.test", "https", None, "throttle-ip"),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
     fixed_ips |= {name: None for name in GHOSTS}
@@ -335,6 +357,8 @@ RESIDUAL_LISTS = {
     for site in SITES
     if site.block in ("residual-drop", "residual-reset")
 }
+# The conntrack mark (CONNMARK) of each throttled site's policed connections.
+THROTTLE_MARKS = {name: 0x10 + number for number, name in enumerate(THROTTLED)}
 # The redirecting sites: path (``*``: any path) -> (status, Location). Paths not listed
 # serve the ordinary page (many.redirect.test's /redirect/15, the 15th hop, for one).
 _REDIRECTS: dict[str, dict[str, tuple[int, str]]] = {
@@ -368,6 +392,7 @@ _PAGES = {
     "trickle.hostile.test": "trickle",
     "escape.hostile.test": "escape",
     "ipecho.test": "echo",
+    **{name: "download" for name in THROTTLED},
     **{name: page for name, (_, page) in HOSTILE_PAGES.items() if page != "site"},
 }
 _DNAT = {
@@ -381,6 +406,11 @@ _DNAT = {
 def _v6(subnet: int, host: int) -> str:
     """The address ``host`` in the testbed's IPv6 subnet ``subnet`` (decimal, as in IPv4)."""
     return f"2001:2:0:{subnet}::{host:x}" if host else f"2001:2:0:{subnet}::"
+
+
+def _match_host(site: Site) -> str:
+    """The iptables match of an HTTP request for ``site``: its Host header, in any case."""
+    return f'-m string --string "Host: {site.host}" --algo bm --icase'
 
 
 def _censor_rules(site: Site) -> tuple[list[str], str | None]:
@@ -422,8 +452,31 @@ def _censor_rules(site: Site) -> tuple[list[str], str | None]:
             return [punish, f"{trigger} {recent} --set {reset}"], None
         case "host-reset" | "host-drop":
             action = reset if site.block == "host-reset" else "-j DROP"
-            match_host = f'-m string --string "Host: {site.host}" --algo bm --icase'
+            match_host = _match_host(site)
             return [f"-A FORWARD -i {ISP_CLIENT_IF} -p tcp --dport 80 {match_host} {action}"], None
+        case "throttle-sni" | "throttle-host" | "throttle-ip":
+            # A trigger marks the connection in conntrack; the policer then drops whatever
+            # packets of marked connections exceed the rate, the replies too (the mark is the
+            # connection's). One token bucket per direction of each connection (the 4-tuple).
+            # In byte mode a bucket holds a second of the rate and --hashlimit-burst (at least
+            # that second) counts the refills it gets once when it runs dry: the smallest
+            # allowed burst lets about two seconds' worth through at the start.
+            mark = f"0x{THROTTLE_MARKS[site.name]:x}"
+            trigger = {
+                "throttle-sni": f"-p tcp --dport 443 {match_sni}",
+                "throttle-host": f"-p tcp --dport 80 {_match_host(site)}",
+                "throttle-ip": f"-d {site.ip}",
+            }[site.block]
+            rate = THROTTLED[site.name]
+            police = (
+                f"-m hashlimit --hashlimit-above {rate}b/s --hashlimit-burst {rate}b"
+                " --hashlimit-mode srcip,srcport,dstip,dstport"
+                f" --hashlimit-name {site.host.split('.')[0]}"
+            )
+            return [
+                f"-A FORWARD -i {ISP_CLIENT_IF} {trigger} -j CONNMARK --set-mark {mark}",
+                f"-A FORWARD -m connmark --mark {mark} {police} -j DROP",
+            ], None
         case block if block in _DNAT:
             port, target = _DNAT[block]
             return [], f"-A PREROUTING {to_site} --dport {port} -j DNAT --to {target}:{port}"
@@ -606,6 +659,7 @@ class Testbed:
     residual_lists = RESIDUAL_LISTS
     residual_seconds = RESIDUAL_SECONDS
     hostile_urls = HOSTILE_URLS
+    throttled = THROTTLED
 
     def __init__(self) -> None:
         self.networks: dict[str, Network] = {network.name: network for network in NETWORKS}
@@ -618,6 +672,9 @@ class Testbed:
         self._lock: IO[str] | None = None
         self._processes: list[_Process] = []
         self._previous_sigterm: Any = None
+        self._linkemu: _Process | None = None
+        self._link_settings = _LOSSY_LINK
+        self._link_lock = threading.Lock()
 
     def __enter__(self) -> Testbed:
         self.up()
@@ -645,7 +702,8 @@ class Testbed:
             STATE_DIR.mkdir(mode=0o700)
             self._create_namespaces()
             lossy = self.networks["lossy"]
-            link = self._start(
+            self._link_settings = _LOSSY_LINK
+            self._linkemu = link = self._start(
                 lossy.isp_ns,
                 "linkemu",
                 [
@@ -963,6 +1021,44 @@ class Testbed:
                 log = process.log.read_text()[-3000:]
                 raise TestbedError(f"{process.name} did not start; its log:\n{log}")
 
+    @contextlib.contextmanager
+    def lossy_link(
+        self,
+        *,
+        delay_ms: float = LOSSY_DELAY_MS,
+        loss: float = LOSSY_LOSS,
+        rate_kbit: float = 0.0,
+    ) -> Iterator[None]:
+        """Give the lossy network's access link these settings (each way: one-way delay,
+        drop probability per packet, bottleneck rate in kbit/s, 0 for none) for the block,
+        then the ones it had before (the defaults, unless blocks are nested).
+
+        Both directions change at once, before the call returns: packets waiting in the
+        bottleneck go on at the new rate, those past it keep their delay. Raises
+        TestbedError for settings out of range (a loss above 1, a negative delay).
+        """
+        previous = self._link_settings
+        self._set_lossy_link(float(delay_ms), float(loss), float(rate_kbit))
+        try:
+            yield
+        finally:
+            self._set_lossy_link(*previous)
+
+    def _set_lossy_link(self, delay_ms: float, loss: float, rate_kbit: float) -> None:
+        """Tell linkemu.py (a line on its stdin) and wait for its answer (a line out)."""
+        with self._link_lock:
+            process = self._linkemu
+            if process is None or process.popen.stdin is None or process.popen.stdout is None:
+                raise TestbedError("the testbed is not up")
+            process.popen.stdin.write(f"delay_ms={delay_ms} loss={loss} rate_kbit={rate_kbit}\n")
+            process.popen.stdin.flush()
+            stdout = process.popen.stdout
+            readable, _, _ = select.select([stdout], [], [], READY_TIMEOUT)
+            answer = stdout.readline().strip() if readable else "no answer"
+            if not answer.startswith("OK"):
+                raise TestbedError(f"the link emulator refused the settings: {answer}")
+            self._link_settings = (delay_ms, loss, rate_kbit)
+
     def clear_residual(self) -> None:
         """Forget every client the residual-censorship sites are punishing (empty their
         ``recent`` lists in the censored ISP), so that a test starts from a clean state."""
@@ -986,6 +1082,7 @@ class Testbed:
                     if pipe is not None:
                         pipe.close()
             self._processes.clear()
+            self._linkemu = None
             remove_leftovers()
         finally:
             atexit.unregister(self.down)

@@ -80,7 +80,9 @@ http = st.builds(
     ),
     address=st.none() | st.sampled_from([IP, OTHER_IP]),
     host=hosts,
-    purpose=st.sampled_from(["target", "innocuous", "https_twin", "dns_check", "control"]),
+    purpose=st.sampled_from(
+        ["target", "innocuous", "https_twin", "dns_check", "control", "rate", "rate_innocuous"]
+    ),
     hop=st.integers(0, 3),
     t0=st.just(1.0),
     duration_ms=st.none(),
@@ -92,4 +94,78 @@ http = st.builds(
     body_truncated=st.booleans(),
     location=st.none() | st.text(),
     body_excerpt=st.none() | st.binary(max_size=64) | st.just(BLOCKPAGE),
+    sni=st.none() | st.just("example.org"),
+    handshake_ms=st.none() | st.floats(0, 1e4),
+    transfer=st.lists(st.tuples(st.floats(0, 1e4), st.integers(0, 1 << 20)), max_size=40).map(
+        lambda samples: tuple(sorted(samples))
+    ),
 )
+
+
+def policed(
+    rate: float, seconds: float = 5.0, wobble: float = 0.05, seed: int = 1
+) -> tuple[tuple[float, int], ...]:
+    """A download held at ``rate`` bytes/s: a sample every ~90 ms (a packet or two), each
+    step off by up to ``wobble`` of the rate, after a first burst."""
+    import random
+
+    chance = random.Random(seed)
+    samples, t, received = [(100.0, 8192)], 100.0, 8192
+    while t < 100 + seconds * 1000:
+        step = 90.0 * (1 + chance.uniform(-0.3, 0.3))
+        t += step
+        received += int(rate * step / 1000 * (1 + chance.uniform(-wobble, wobble)))
+        samples.append((round(t, 1), received))
+    return tuple(samples)
+
+
+def congested(rate: float, seconds: float = 5.0, seed: int = 1) -> tuple[tuple[float, int], ...]:
+    """A download of about ``rate`` bytes/s on average on a shared path: other flows come
+    and go about every second, so its rate swings between a third and twice that, and it
+    stalls for half a second once (losses, a retransmission timeout). (Congestion that
+    changes only every few seconds looks level in one download: only repeated downloads,
+    at one level each time, tell a policer from it.)"""
+    import random
+
+    chance = random.Random(seed)
+    samples, t, received = [(100.0, 4096)], 100.0, 4096
+    current, change = rate, 100.0
+    while t < 100 + seconds * 1000:
+        t += 90.0
+        if t >= change:
+            current = rate * (0.3 if current > rate else 2.0)
+            change = t + chance.uniform(800, 1200)
+        if 1800 < t < 2300:
+            continue
+        received += int(current * 0.09)
+        samples.append((round(t, 1), received))
+    return tuple(samples)
+
+
+def bursty(rate: float, seconds: float = 5.0, seed: int = 1) -> tuple[tuple[float, int], ...]:
+    """About ``rate`` bytes/s on average, sent in irregular bursts: flat out for a moment,
+    then idle for anything from 0.1 to 2 s."""
+    import random
+
+    chance = random.Random(seed)
+    samples, received, t = [(100.0, 0)], 0, 100.0
+    while t < 100 + seconds * 1000:
+        idle = chance.uniform(100, 2000)
+        for _ in range(chance.randint(1, 8)):
+            t += 50
+            received += int(rate * 0.2)
+            samples.append((t, received))
+        t += idle
+    return tuple(samples)
+
+
+def stepped(
+    rate: float, record: int = 16 * 1024, seconds: float = 5.0
+) -> tuple[tuple[float, int], ...]:
+    """A policer's download in TLS records: one ``record`` whenever the rate allows it."""
+    samples, received, t = [(100.0, 2 * record)], 2 * record, 100.0
+    while t < 100 + seconds * 1000:
+        t += record / rate * 1000
+        received += record
+        samples.append((round(t, 1), received))
+    return tuple(samples)

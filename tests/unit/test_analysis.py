@@ -18,6 +18,7 @@ from netprobe.analysis import (
     registrable_domain,
     shared_untrusted_issuers,
 )
+from netprobe.analysis._throttle import looks_slow, plateau, transfer_rate
 from netprobe.model.addresses import is_bogon, parse_networks
 from netprobe.model.observations import (
     CONNECTION_REFUSED,
@@ -40,7 +41,16 @@ from netprobe.model.observations import (
 )
 from netprobe.model.results import BLOCKINGS, VERDICTS, Analysis, RunContext
 from tests.unit import strategies
-from tests.unit.strategies import BLOCKPAGE, IP, OTHER_IP, SITE
+from tests.unit.strategies import (
+    BLOCKPAGE,
+    IP,
+    OTHER_IP,
+    SITE,
+    bursty,
+    congested,
+    policed,
+    stepped,
+)
 
 MITM_ISSUER = "CN=Interception CA"
 KNOWN_ROOT = "CN=Known State Root,O=State"
@@ -178,6 +188,9 @@ def http(
     title: str = "Example Domain News",
     body_length: int | None = None,
     headers: tuple[tuple[str, str], ...] = (("content-type", "text/html"), ("x-site", "1")),
+    transfer: tuple[tuple[float, int], ...] = (),
+    handshake_ms: float | None = None,
+    sni: str | None = None,
 ) -> HTTPObservation:
     """An exchange; with an ``excerpt``, the body is that excerpt (all of a small page)."""
     if body_length is None:
@@ -198,7 +211,31 @@ def http(
         body_length=body_length if status else None,
         location=location,
         body_excerpt=excerpt,
+        transfer=transfer,
+        handshake_ms=handshake_ms,
+        sni=sni,
     )
+
+
+download = policed
+
+
+def speed_samples(
+    mine: tuple[tuple[float, int], ...],
+    theirs: tuple[tuple[float, int], ...],
+    *,
+    url: str = f"https://{SITE}/",
+    attempts: int = 2,
+) -> list[HTTPObservation]:
+    """The speed samples the runner takes after a slow first download: the unrelated name
+    first, then the page's own, ``attempts`` times."""
+    secure = url.startswith("https:")
+    other = {"sni": "example.org"} if secure else {"host": "example.org"}
+    found = []
+    for _ in range(attempts):
+        found.append(http(url=url, purpose="rate_innocuous", transfer=theirs, **other))
+        found.append(http(url=url, purpose="rate", transfer=mine))
+    return found
 
 
 def target(
@@ -1066,6 +1103,93 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         "anomaly",
         "tls.reset",
     ),
+    (
+        "a policer holds the page's own SNI at 128 kbit/s on every attempt",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(transfer=download(16_000)),
+            *speed_samples(download(16_000, seed=2), download(4_000_000)),
+        ),
+        RunContext(),
+        "blocked",
+        "http.throttled",
+    ),
+    (
+        "slow for the name once, congested (no plateau) after: could be chance",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(transfer=download(16_000)),
+            *speed_samples(congested(16_000), download(4_000_000)),
+        ),
+        RunContext(),
+        "anomaly",
+        "http.throttled",
+    ),
+    (
+        "slow for every name on the address: a slow path, accessible",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(transfer=download(16_000)),
+            *speed_samples(download(16_000, seed=2), download(17_000, seed=3)),
+        ),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "handshakes with the page's SNI held at 4.8 s on every attempt",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(handshake_ms=4800),
+            *[
+                replace(h, handshake_ms=4700 if h.purpose == "rate" else 210)
+                for h in speed_samples((), ())
+            ],
+        ),
+        RunContext(),
+        "blocked",
+        "tls.throttled",
+    ),
+    (
+        "one slow handshake, then two fast ones: not throttling",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(handshake_ms=4800),
+            *[
+                replace(h, handshake_ms=230 if h.purpose == "rate" else 210)
+                for h in speed_samples((), ())
+            ],
+        ),
+        RunContext(),
+        "accessible",
+        None,
+    ),
+    (
+        "handshakes slow for the name on too few attempts to confirm: an anomaly",
+        target(
+            dns(),
+            tcp(),
+            tls(),
+            http(handshake_ms=2500),
+            *[
+                replace(h, handshake_ms=4700 if h.purpose == "rate" else 210)
+                for h in speed_samples((), (), attempts=1)
+            ],
+        ),
+        RunContext(),
+        "anomaly",
+        "tls.throttled",
+    ),
     ("network down", target(*CLEAN), RunContext(network_down=True), "network_down", None),
     ("nothing measured", replace(target(), dns=()), RunContext(), "error", None),
 ]
@@ -1360,3 +1484,52 @@ def test_a_deadline_is_said_in_the_evidence() -> None:
     assert (analyse(row[1], row[2]).evidence or "").endswith(
         "the target's deadline ended its measurement"
     )
+
+
+# -- throttling: the shape of a download --------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate", [16_000, 125_000, 2_000_000])
+@pytest.mark.parametrize("seed", range(5))
+def test_a_policed_download_sits_on_a_plateau(rate: float, seed: int) -> None:
+    level = plateau(policed(rate, seed=seed))
+    assert level is not None and abs(level - rate) < 0.1 * rate
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_congested_download_is_no_plateau(seed: int) -> None:
+    assert plateau(congested(16_000, seed=seed)) is None
+
+
+@pytest.mark.parametrize("rate", [16 * 1024, 64 * 1024])
+def test_a_download_in_regular_records_is_a_plateau(rate: float) -> None:
+    level = plateau(stepped(rate))
+    assert level is not None and abs(level - rate) < 0.1 * rate
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_an_irregularly_bursty_download_is_no_plateau(seed: int) -> None:
+    assert plateau(bursty(16_000, seed=seed)) is None
+
+
+def test_too_short_a_download_shows_no_plateau() -> None:
+    assert plateau(policed(16_000, seconds=1.5)) is None
+    assert plateau(((0.0, 0), (100.0, 70_000))) is None
+    assert transfer_rate(((0.0, 1000),)) is None
+
+
+def test_throttling_evidence_gives_the_numbers() -> None:
+    row = next(r for r in RULES if r[0].startswith("a policer holds the page's own SNI"))
+    evidence = analyse(row[1], row[2]).evidence or ""
+    assert evidence == (
+        f"body 128 kbit/s with SNI {SITE}, 32.0 Mbit/s with SNI example.org on {IP}, "
+        "steady at 128 kbit/s: a policer (3 of 3 attempts)"
+    )
+
+
+def test_only_a_slow_first_download_is_downloaded_again() -> None:
+    assert looks_slow(http(transfer=policed(16_000)))
+    assert looks_slow(http(handshake_ms=2500))
+    assert not looks_slow(http(transfer=policed(4_000_000)))
+    assert not looks_slow(http(transfer=((10.0, 500), (900.0, 2000))))  # a short page
+    assert not looks_slow(http(status=None, failure=GENERIC_TIMEOUT, transfer=policed(16_000)))

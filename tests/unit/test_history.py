@@ -547,3 +547,18 @@ def test_compare_on_one_network_names_the_sides(tmp_path: Path) -> None:
     assert comparison.targets[0].sentence == (
         "accessible on AS9198 in A, blocked on AS9198 in B (tls.reset)"
     )
+
+
+def test_throttling_has_its_own_colour_and_reads_in_compare(tmp_path: Path) -> None:
+    slowed = _result(FB, "blocked", "http.throttled", "body 131 kbit/s with SNI www.facebook.com")
+    kz = _write(tmp_path / "kz.json", _report(_iso(9), KAZTELECOM, [slowed]))
+    abroad = _write(tmp_path / "abroad.json", _report(_iso(9), ASTEL, [_result(FB)]))
+    page = timeline_html(summarize(load_records([kz, abroad]).observations))
+    legend = re.search(r'<ul class="legend">(.*?)</ul>', page, re.S)
+    assert legend is not None and "v-throttled" in legend.group(1)
+    cells = re.findall(r'<rect class="v-(\w+)"[^>]*><title>https://www\.facebook\.com/\n', page)
+    assert sorted(cells) == ["accessible", "throttled"]
+    comparison = compare(load_records([kz]).observations, load_records([abroad]).observations)
+    assert comparison.targets[0].sentence == (
+        "blocked on AS9198 (http.throttled), accessible on AS35168"
+    )

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import gzip
 import hashlib
+import itertools
 import re
 import socket
 import ssl
@@ -14,6 +15,7 @@ import tracemalloc
 import warnings
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +25,7 @@ from netprobe.measure.steps import _html
 from netprobe.measure.steps._body import Body
 from netprobe.measure.steps._html import extract_title
 from netprobe.measure.steps.http import BODY_KEPT, fetch
+from netprobe.measure.steps.tls import unverified_context
 from netprobe.model.observations import HTTPObservation
 
 NAME = "www.example.test"
@@ -58,9 +61,9 @@ async def _fetch(
     host: str = NAME,
     verify: ssl.SSLContext | None = None,
     timeout: float = 1.0,
-    **kw: int,
+    **kw: Any,
 ) -> HTTPObservation:
-    return await fetch(
+    fetched = await fetch(
         url,
         address=address,
         host=host,
@@ -71,6 +74,7 @@ async def _fetch(
         t_origin=time.monotonic(),
         **kw,
     )
+    return fetched.exchange
 
 
 # --- responses --------------------------------------------------------------------------
@@ -195,6 +199,31 @@ async def test_trickling_body_stops_at_the_timeout(loopback) -> None:
     assert obs.body_length is not None and 19 < obs.body_length < 100
     assert obs.title == "slow"
     assert 0.55 <= elapsed < 0.9
+
+
+async def test_a_speed_sample_records_the_download_and_stops_on_time(loopback) -> None:
+    async def steady(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n")
+        while True:  # 10 KB every 100 ms: 100 KB/s
+            writer.write(b"x" * 10_000)
+            await writer.drain()
+            await asyncio.sleep(0.1)
+
+    async with loopback.serve_tcp(steady) as port:
+        started = time.monotonic()
+        obs = await _fetch(f"http://{NAME}:{port}/", timeout=5, read_for=0.8)
+        elapsed = time.monotonic() - started
+    assert (obs.failure, obs.status, obs.body_truncated) == (None, 200, True)
+    assert 0.75 <= elapsed < 1.3
+    times = [t for t, _ in obs.transfer]
+    received = [b for _, b in obs.transfer]
+    assert len(obs.transfer) >= 7 and times == sorted(times) and received == sorted(received)
+    # One sample per 50 ms at most; the last is the last byte's, whenever it came.
+    assert all(later - earlier >= 49 for earlier, later in itertools.pairwise(times[:-1]))
+    assert received[-1] >= obs.body_length > 70_000  # wire bytes (headers apart) and the body
+    rate = (received[-1] - received[0]) / ((times[-1] - times[0]) / 1000)
+    assert 80_000 < rate < 130_000
 
 
 async def test_silence_times_out_before_headers(loopback) -> None:
@@ -334,6 +363,21 @@ async def test_https_sends_host_as_sni(loopback, ca, trusting) -> None:
         "Example Domain",
     )
     assert sni_seen == [NAME]
+    assert f"Host: {NAME}:{port}" in seen[0]
+    assert obs.sni is None and obs.handshake_ms is not None and 0 < obs.handshake_ms < 1000
+
+
+async def test_https_with_another_sni_keeps_its_host(loopback, ca) -> None:
+    """A speed sample's unrelated name: the SNI only, the page's own Host inside."""
+    sni_seen: list[str] = []
+    seen: list[str] = []
+    context = loopback.server_context(ca, NAME, sni_seen=sni_seen)
+    async with loopback.serve_tcp(respond(seen=seen), ssl=context) as port:
+        obs = await _fetch(
+            f"https://{NAME}:{port}/", verify=unverified_context(), sni="example.org"
+        )
+    assert (obs.failure, obs.status, obs.sni, obs.host) == (None, 200, "example.org", NAME)
+    assert sni_seen == ["example.org"]
     assert f"Host: {NAME}:{port}" in seen[0]
 
 

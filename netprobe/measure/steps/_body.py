@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import zlib
 
 import httpx
 
-__all__ = ["Body", "read_capped"]
+__all__ = ["Body", "Transfer", "read_capped"]
 
 
 class Body:
@@ -32,6 +33,38 @@ class Body:
 
     def sha256(self) -> str:
         return self._hash.hexdigest()
+
+
+class Transfer:
+    """The bytes of a body received on the wire over time, sampled: what a download's rate
+    looked like, second by second (a policer holds it flat; congestion makes it vary)."""
+
+    __slots__ = ("_last", "_origin", "_samples", "received")
+
+    SAMPLE_EVERY = 0.05
+    """Seconds between two samples kept."""
+
+    def __init__(self, origin: float) -> None:
+        """``origin``: the ``time.monotonic()`` the samples' times count from."""
+        self._origin = origin
+        self._samples: list[tuple[float, int]] = []
+        self._last: tuple[float, int] | None = None
+        self.received = 0
+
+    def add(self, size: int) -> None:
+        self.received += size
+        now = time.monotonic()
+        self._last = (round((now - self._origin) * 1000, 1), self.received)
+        if not self._samples or now - self._origin - self._samples[-1][0] / 1000 >= (
+            self.SAMPLE_EVERY
+        ):
+            self._samples.append(self._last)
+
+    def samples(self) -> tuple[tuple[float, int], ...]:
+        """The samples kept, and the last byte's time as the final one."""
+        if self._last is not None and (not self._samples or self._samples[-1] != self._last):
+            return (*self._samples, self._last)
+        return tuple(self._samples)
 
 
 # zlib window bits: 16 + 15 reads gzip, 15 zlib-wrapped deflate, -15 raw deflate (which some
@@ -68,11 +101,18 @@ class _Decoder:
         return data, bool(self._zlib.unconsumed_tail)
 
 
-async def read_capped(response: httpx.Response, into: Body, cap: int) -> bool:
+async def read_capped(
+    response: httpx.Response,
+    into: Body,
+    cap: int,
+    transfer: Transfer | None = None,
+    until: float | None = None,
+) -> bool:
     """Add the decoded body of the streamed ``response`` to ``into``, ``cap`` bytes at most.
 
-    Returns whether the body was longer than the cap (reading stops there), or could not
-    be decoded (what decoded is kept)::
+    Returns whether the body was longer than the cap (reading stops there), was still
+    coming at ``until`` (a ``time.monotonic()``: reading stops then too), or could not be
+    decoded (what decoded is kept). ``transfer`` records the wire bytes as they come::
 
         async with client.stream("GET", url) as response:
             truncated = await read_capped(response, body, 1 << 20)
@@ -81,6 +121,8 @@ async def read_capped(response: httpx.Response, into: Body, cap: int) -> bool:
     """
     decoder = _Decoder(response.headers.get("content-encoding"))
     async for chunk in response.aiter_raw():
+        if transfer is not None:
+            transfer.add(len(chunk))
         room = cap - into.length
         try:
             data, left_over = decoder.decode(chunk, room + 1)
@@ -88,5 +130,7 @@ async def read_capped(response: httpx.Response, into: Body, cap: int) -> bool:
             return True
         into.add(data[:room])
         if len(data) > room or left_over:
+            return True
+        if until is not None and time.monotonic() >= until:
             return True
     return False

@@ -18,11 +18,12 @@ class Stopwatch:
         TCPObservation(..., t0=clock.t0, duration_ms=clock.elapsed_ms(), ...)
     """
 
-    __slots__ = ("_start", "t0")
+    __slots__ = ("started", "t0")
 
     def __init__(self, t_origin: float) -> None:
-        self._start = time.monotonic()
-        self.t0 = (self._start - t_origin) * 1000
+        self.started = time.monotonic()
+        """The start, as a ``time.monotonic()`` value."""
+        self.t0 = (self.started - t_origin) * 1000
 
     def elapsed_ms(self) -> float:
-        return (time.monotonic() - self._start) * 1000
+        return (time.monotonic() - self.started) * 1000

@@ -1,7 +1,9 @@
 """One HTTP request, no redirect followed, its response recorded through a body cap.
 
-    obs = await fetch("https://example.com/", address="192.0.2.7", host="example.com",
-                      purpose="target", hop=0, verify=verify, timeout=10, t_origin=t_origin)
+    fetched = await fetch("https://example.com/", address="192.0.2.7", host="example.com",
+                          purpose="target", hop=0, verify=verify, timeout=10,
+                          t_origin=t_origin)
+    fetched.exchange  # the HTTPObservation; fetched.handshake: its TLS handshake, if any
 
 With an ``address``, the connection goes to that IP while ``host`` is sent as Host (and
 SNI for https), so that the runner, not the system resolver, picks the server. The whole
@@ -15,21 +17,21 @@ import asyncio
 import ssl
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 
 from netprobe.analysis.fingerprints import SMALL_BODY_BYTES, blockpage_excerpt
-from netprobe.model.observations import HTTPObservation, TLSObservation
+from netprobe.model.observations import HTTPObservation, HTTPPurpose, TLSObservation
 
-from ._body import Body, read_capped
+from ._body import Body, Transfer, read_capped
 from ._certificates import chain_of
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
 from ._html import TITLE_SCAN_BYTES, extract_title
 from ._trace import ConnectionTrace
 
-__all__ = ["BODY_KEPT", "REQUEST_HEADERS", "Fetched", "fetch", "fetch_traced"]
+__all__ = ["BODY_KEPT", "REQUEST_HEADERS", "Fetched", "fetch"]
 
 BODY_KEPT = max(SMALL_BODY_BYTES, TITLE_SCAN_BYTES)
 """Bytes of each body held in memory, for its title and the blockpage excerpt (a page
@@ -63,50 +65,36 @@ async def fetch(
     *,
     address: str | None,
     host: str,
-    purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"],
+    purpose: HTTPPurpose,
     hop: int,
     verify: ssl.SSLContext,
     timeout: float,
     t_origin: float,
     body_cap: int = 1 << 20,
     proxy: str | None = None,
-) -> HTTPObservation:
-    """GET ``url`` (connecting to ``address`` when given) and record the response.
+    sni: str | None = None,
+    read_for: float | None = None,
+) -> Fetched:
+    """GET ``url`` (connecting to ``address`` when given) and record the response, and the
+    TLS handshake the request made as an observation of its own (``purpose="target"``), so
+    that an https page needs one handshake, not two.
 
     With ``proxy`` (``http://`` or ``socks5://``), the request goes through it and the
     proxy resolves the name (``address`` must then be None). Reads at most ``body_cap``
-    bytes of the (decoded) body. Never raises for network failures: they are the
+    bytes of the (decoded) body, for at most ``read_for`` seconds once the response has
+    begun when given (a speed sample, not a failure: ``body_truncated``). ``sni`` replaces
+    ``host`` in the TLS handshake only. Never raises for network failures: they are the
     observation's ``failure``, and ``tls_failure`` too when the TLS handshake is where it
     happened.
     """
-    fetched = await fetch_traced(
-        url, address=address, host=host, purpose=purpose, hop=hop, verify=verify,
-        timeout=timeout, t_origin=t_origin, body_cap=body_cap, proxy=proxy,
-    )  # fmt: skip
-    return fetched.exchange
-
-
-async def fetch_traced(
-    url: str,
-    *,
-    address: str | None,
-    host: str,
-    purpose: Literal["target", "innocuous", "https_twin", "dns_check", "control"],
-    hop: int,
-    verify: ssl.SSLContext,
-    timeout: float,
-    t_origin: float,
-    body_cap: int = 1 << 20,
-    proxy: str | None = None,
-) -> Fetched:
-    """As :func:`fetch`, and the TLS handshake the request made as an observation of its
-    own (``purpose="target"``), so that an https page needs one handshake, not two."""
     clock = Stopwatch(t_origin)
-    exchange = _Exchange()
+    exchange = _Exchange(transfer=Transfer(clock.started), read_for=read_for)
     failure: str | None = None
     try:
         async with asyncio.timeout(timeout):
-            await _request(exchange, url, address, host, verify, body_cap, clock, proxy)
+            await _request(
+                exchange, url, address, (host, sni or host), verify, body_cap, clock, proxy
+            )
     except Exception as exc:
         failure = failure_from_exception(exc)
         # Cut while reading the body: what was read is kept, but it is not the whole body.
@@ -138,9 +126,18 @@ async def fetch_traced(
         tls_failure=failure if exchange.trace.in_tls_handshake else None,
         # Through a proxy, the connection traced is the one to the proxy, not to the site.
         connected=None if proxy is not None else exchange.trace.connected,
+        sni=sni if sni != host else None,
+        handshake_ms=_handshake_ms(exchange.trace) if url.lower().startswith("https:") else None,
+        transfer=exchange.transfer.samples(),
     )
-    handshake = _handshake(exchange.trace, failure, address, host, url, t_origin)
+    handshake = _handshake(exchange.trace, failure, address, sni or host, url, t_origin)
     return Fetched(exchange_observed, handshake)
+
+
+def _handshake_ms(trace: ConnectionTrace) -> float | None:
+    if trace.connect_started is None or trace.tls_done is None:
+        return None
+    return round((trace.tls_done - trace.connect_started) * 1000, 1)
 
 
 def _handshake(
@@ -191,6 +188,8 @@ class _Exchange:
     location: str | None = None
     body: Body = field(default_factory=lambda: Body(BODY_KEPT))
     body_truncated: bool = False
+    transfer: Transfer = field(default_factory=lambda: Transfer(time.monotonic()))
+    read_for: float | None = None
 
     def record_response(self, url: httpx.URL, response: httpx.Response, ttfb_ms: float) -> None:
         self.ttfb_ms = ttfb_ms
@@ -210,16 +209,17 @@ async def _request(
     exchange: _Exchange,
     url: str,
     address: str | None,
-    host: str,
+    names: tuple[str, str],
     verify: ssl.SSLContext,
     body_cap: int,
     clock: Stopwatch,
     proxy: str | None,
 ) -> None:
+    host, sni = names
     target = httpx.URL(url)
     extensions: dict[str, Any] = {"trace": exchange.trace}
     if target.scheme == "https":
-        extensions["sni_hostname"] = host
+        extensions["sni_hostname"] = sni
     request = httpx.Request(
         "GET",
         target if address is None else target.copy_with(host=address),
@@ -233,7 +233,10 @@ async def _request(
         response = await transport.handle_async_request(request)
         try:
             exchange.record_response(target, response, clock.elapsed_ms())
-            exchange.body_truncated = await read_capped(response, exchange.body, body_cap)
+            until = None if exchange.read_for is None else time.monotonic() + exchange.read_for
+            exchange.body_truncated = await read_capped(
+                response, exchange.body, body_cap, exchange.transfer, until
+            )
         finally:
             await response.aclose()
 

@@ -26,7 +26,13 @@ from ._certificates import chain_of
 from ._clock import Stopwatch
 from ._errors import failure_from_exception
 
-__all__ = ["CABundleError", "handshake", "make_verify_context", "with_extra_roots"]
+__all__ = [
+    "CABundleError",
+    "handshake",
+    "make_verify_context",
+    "unverified_context",
+    "with_extra_roots",
+]
 
 
 class CABundleError(ValueError):
@@ -84,7 +90,7 @@ async def handshake(
     """
     clock = Stopwatch(t_origin)
     deadline = asyncio.get_running_loop().time() + timeout
-    context = verify if purpose == "target" else _unverified_context()
+    context = verify if purpose == "target" else unverified_context()
     failure: str | None = None
     connection = _Connection()
     try:
@@ -120,7 +126,7 @@ async def _unverified_session(address: str, port: int, sni: str, deadline: float
     """What the server presents when nothing is verified; nothing if that fails too."""
     try:
         async with asyncio.timeout_at(deadline):
-            return await _handshake(address, port, sni, _unverified_context())
+            return await _handshake(address, port, sni, unverified_context())
     except Exception:
         return _NO_SESSION
 
@@ -156,7 +162,9 @@ async def _handshake(
 
 
 @functools.cache
-def _unverified_context() -> ssl.SSLContext:
+def unverified_context() -> ssl.SSLContext:
+    """A client context that verifies nothing: for handshakes made to be timed or looked at,
+    never for a page's verdict."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
