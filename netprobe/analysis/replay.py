@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
@@ -115,29 +115,56 @@ class ReplayedRun:
     """The results as read, with where, until the run is judged."""
 
 
-def load_runs(paths: Iterable[str | os.PathLike[str]]) -> list[ReplayedRun]:
-    """Every run in these files, each result judged again. Raises :class:`ReplayError`."""
+def load_runs(
+    paths: Iterable[str | os.PathLike[str]], skip: Callable[[str], None] | None = None
+) -> list[ReplayedRun]:
+    """Every run in these files, each result judged again. Raises :class:`ReplayError` at
+    the first bad file, line or result; with ``skip``, hands it its message instead and
+    goes on without it (a file with no result at all still raises)."""
     runs: list[ReplayedRun] = []
-    for path in paths:
-        name = os.fsdecode(path)
+    names = [os.fsdecode(path) for path in paths]
+    for name in names:
         try:
             with open(name, "rb") as file:
                 data = file.read()
         except OSError as exc:
-            raise ReplayError(f"{name}: cannot read: {exc.strerror or exc}") from None
-        found = list(_runs_of(name, data))
+            _bad(ReplayError(f"{name}: cannot read: {exc.strerror or exc}"), skip)
+            continue
+        found = _Gathering(name).runs(data, skip)
         if not any(r._saved for r in found):
-            raise ReplayError(f"{name}: no results")
+            _bad(ReplayError(f"{name}: no results"), skip)
         runs.extend(found)
     for replayed in runs:
-        _judge(replayed)
+        _judge(replayed, skip)
+    if not any(r.results for r in runs):
+        raise ReplayError(f"no results could be read from {', '.join(names)}")
     return runs
 
 
-def _runs_of(name: str, data: bytes) -> Iterator[ReplayedRun]:
-    stream: ReplayedRun | None = None
-    watched: dict[str, ReplayedRun] = {}
-    for where, value, problem in json_records(name, data):
+def _bad(error: ReplayError, skip: Callable[[str], None] | None) -> None:
+    if skip is None:
+        raise error
+    skip(str(error))
+
+
+class _Gathering:
+    """One file's records gathered into runs, in order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.found: list[ReplayedRun] = []
+        self.stream: ReplayedRun | None = None
+        self.watched: dict[str, ReplayedRun] = {}
+
+    def runs(self, data: bytes, skip: Callable[[str], None] | None) -> list[ReplayedRun]:
+        for where, value, problem in json_records(self.name, data):
+            try:
+                self._take(where, value, problem)
+            except ReplayError as exc:
+                _bad(exc, skip)
+        return self.found
+
+    def _take(self, where: str, value: Any, problem: str | None) -> None:
         if problem is not None:
             raise ReplayError(f"{where}: {problem}")
         if not isinstance(value, dict):
@@ -146,21 +173,23 @@ def _runs_of(name: str, data: bytes) -> Iterator[ReplayedRun]:
         if isinstance(schema, str) and schema in _OLDER:
             raise ReplayError(f"{where}: {_OLDER[schema]}")
         if schema == SCHEMA_ID:
-            yield _report_run(where, value)
+            self.found.append(_report_run(where, value))
         elif schema == WATCH_SCHEMA:
             run_id = _field(value, "run", str, where)
-            replayed = watched.get(run_id)
+            replayed = self.watched.get(run_id)
             if replayed is None:
-                replayed = watched[run_id] = _watch_run(where, run_id, value)
-                yield replayed
+                replayed = self.watched[run_id] = _watch_run(where, run_id, value)
+                self.found.append(replayed)
             replayed._saved.append((f"{where}: result", value.get("result")))
         elif schema is not None:
             raise ReplayError(f"{where}: unsupported schema {shown(schema)}")
         elif "url" in value:
-            if stream is None:
-                stream = ReplayedRun(name, "stream", RunResult(datetime.now(UTC)), _NO_PROBE)
-                yield stream
-            stream._saved.append((where, value))
+            if self.stream is None:
+                self.stream = ReplayedRun(
+                    self.name, "stream", RunResult(datetime.now(UTC)), _NO_PROBE
+                )
+                self.found.append(self.stream)
+            self.stream._saved.append((where, value))
         else:
             raise ReplayError(f"{where}: not a netprobe report, watch record or result")
 
@@ -293,8 +322,13 @@ class _Saved:
     previous: Analysis
 
 
-def _judge(replayed: ReplayedRun) -> None:
-    saved = [_rebuild(where, value) for where, value in replayed._saved]
+def _judge(replayed: ReplayedRun, skip: Callable[[str], None] | None) -> None:
+    saved = []
+    for where, value in replayed._saved:
+        try:
+            saved.append(_rebuild(where, value))
+        except ReplayError as exc:
+            _bad(exc, skip)
     issuers = shared_untrusted_issuers(s.observations for s in saved)
     for one in saved:
         ctx = dataclasses.replace(one.context, shared_untrusted_issuers=issuers)

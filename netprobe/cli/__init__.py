@@ -3,7 +3,7 @@
 - ``_app``: the ``netprobe`` group, exit statuses, and what every command shares
   (errors on one line, JSON on stdout, terminal-safe logs);
 - ``_measure``: ``run``, ``watch`` and ``lists``;
-- ``_history``: ``summarize``, ``compare`` and ``analyse``;
+- ``_history``: ``summarize``, ``compare``, ``analyse`` and ``export``;
 - ``_asn``: ``asn update`` and ``asn lookup``;
 - ``_notice``: the risks notice of the first interactive run.
 

@@ -1,4 +1,4 @@
-"""`netprobe summarize`, `compare` and `analyse`: saved results read back."""
+"""`netprobe summarize`, `compare`, `analyse` and `export`: saved results read back."""
 
 from __future__ import annotations
 
@@ -143,6 +143,57 @@ def analyse_command(
         every = [j for r in runs for j in r.results]
         changed_count = sum(j.changed for j in every)
         click.echo(f"netprobe: {changed_count} of {len(every)} verdicts changed", err=True)
+
+
+@main.command("export")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option(
+    "--ooni",
+    is_flag=True,
+    help="Each result as an OONI measurement (JSON Lines; gzip when OUT ends in .gz).",
+)
+@click.option("-o", "--output", required=True, metavar="OUT", help="Where to write (atomically).")
+def export_command(files: tuple[str, ...], ooni: bool, output: str) -> None:
+    """Reports, watch logs and --format jsonl streams in another format, for pooling with
+    other data. Nothing is uploaded: you decide where the file goes.
+
+    \b
+    --ooni: OONI's measurement format (ooni/spec df-000-base and the df-00x test-key
+    formats); the probe's address is written as OONI redacts it (127.0.0.1), and
+    netprobe's verdict, blocking type and evidence travel under x_netprobe_* keys.
+    Malformed lines and results are reported as FILE:LINE: reason and skipped.
+    Exit status: 0 written; 1 the output could not be written; 2 nothing could be read.
+    """
+    if not ooni:
+        die(EXIT_USAGE, "say which format to export: --ooni")
+    import gzip
+    import json
+
+    from netprobe.analysis.replay import load_runs
+    from netprobe.errors import ReplayError
+    from netprobe.output._files import write_atomically
+    from netprobe.output.ooni import ooni_measurement
+
+    def skipped(reason: str) -> None:
+        click.echo(f"netprobe: warning: {sanitized(reason)} (skipped)", err=True)
+
+    try:
+        runs = load_runs(files, skip=skipped)
+    except ReplayError as exc:
+        die(EXIT_USAGE, sanitized(str(exc)))
+    lines = [
+        json.dumps(ooni_measurement(j.result, run.probe, run.run.started_at, j.previous))
+        for run in runs
+        for j in run.results
+    ]
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    if output.endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    try:
+        write_atomically(output, data)
+    except OSError as exc:
+        die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
+    click.echo(f"netprobe: {len(lines)} measurements written to {output}", err=True)
 
 
 def _load_history(files: Sequence[str]) -> Loaded:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from netprobe.output.ooni import load_ooni_schema
 from tests.integration.helpers import ECHO, ROUTABLE, netprobe
 
 pytestmark = pytest.mark.testbed
@@ -50,6 +51,19 @@ def test_a_report_and_a_stream_are_judged_again_as_they_were(testbed: Any, tmp_p
     assert lines.returncode == 0, lines.stderr
     streamed = [json.loads(line) for line in done.stdout.splitlines()]
     assert [json.loads(line) for line in lines.stdout.splitlines()] == streamed
+
+    # The same report as OONI measurements: each valid against the schema from ooni/spec.
+    jsonschema = pytest.importorskip("jsonschema")
+    exported = tmp_path / "ooni.jsonl"
+    argv = [sys.executable, "-m", "netprobe", "export", "--ooni", str(saved), "-o", str(exported)]
+    written = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert written.returncode == 0, written.stderr
+    measurements = [json.loads(line) for line in exported.read_text("utf-8").splitlines()]
+    assert [m["input"] for m in measurements] == [r["url"] for r in report["results"]]
+    for measurement, result in zip(measurements, report["results"], strict=True):
+        jsonschema.validate(measurement, load_ooni_schema())
+        assert measurement["test_keys"]["x_netprobe_verdict"] == result["verdict"]
+        assert measurement["probe_ip"] == "127.0.0.1"
 
 
 def test_an_older_verdict_is_named_in_the_table(testbed: Any, tmp_path: Path) -> None:
