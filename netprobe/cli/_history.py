@@ -12,6 +12,7 @@ from netprobe.cli._app import EXIT_FAILED, EXIT_USAGE, die, main, print_json, sa
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from netprobe.analysis.replay import ReplayedRun
     from netprobe.history import Loaded
 
 
@@ -150,29 +151,36 @@ def analyse_command(
 @click.option(
     "--ooni",
     is_flag=True,
-    help="Each result as an OONI measurement (JSON Lines; gzip when OUT ends in .gz).",
+    help="Each result as an OONI measurement (JSON Lines to -o; gzip when it ends in .gz).",
 )
-@click.option("-o", "--output", required=True, metavar="OUT", help="Where to write (atomically).")
-def export_command(files: tuple[str, ...], ooni: bool, output: str) -> None:
-    """Reports, watch logs and --format jsonl streams in another format, for pooling with
-    other data. Nothing is uploaded: you decide where the file goes.
+@click.option(
+    "--dataset",
+    metavar="DIR",
+    help="Append each result as a row of a Parquet dataset in DIR (needs netprobe[scale]).",
+)
+@click.option("-o", "--output", metavar="OUT", help="Where --ooni writes (atomically).")
+def export_command(
+    files: tuple[str, ...], ooni: bool, dataset: str | None, output: str | None
+) -> None:
+    """Reports, watch logs and --format jsonl streams in other formats, for pooling with
+    other data. Nothing is uploaded: you decide where the files go.
 
     \b
     --ooni: OONI's measurement format (ooni/spec df-000-base and the df-00x test-key
     formats); the probe's address is written as OONI redacts it (127.0.0.1), and
     netprobe's verdict, blocking type and evidence travel under x_netprobe_* keys.
+    --dataset: Parquet, partitioned date=/cc=/asn=, one row per result with its
+    observations as JSON; rows the dataset holds already are not added again.
     Malformed lines and results are reported as FILE:LINE: reason and skipped.
-    Exit status: 0 written; 1 the output could not be written; 2 nothing could be read.
+    Exit status: 0 written; 1 the output could not be written; 2 nothing could be read
+    (or a usage error).
     """
-    if not ooni:
-        die(EXIT_USAGE, "say which format to export: --ooni")
-    import gzip
-    import json
-
+    if ooni == (dataset is not None):
+        die(EXIT_USAGE, "say which format to export: --ooni -o OUT, or --dataset DIR")
+    if ooni and not output:
+        die(EXIT_USAGE, "--ooni needs -o OUT (a .jsonl or .jsonl.gz file)")
     from netprobe.analysis.replay import load_runs
     from netprobe.errors import ReplayError
-    from netprobe.output._files import write_atomically
-    from netprobe.output.ooni import ooni_measurement
 
     def skipped(reason: str) -> None:
         click.echo(f"netprobe: warning: {sanitized(reason)} (skipped)", err=True)
@@ -181,6 +189,19 @@ def export_command(files: tuple[str, ...], ooni: bool, output: str) -> None:
         runs = load_runs(files, skip=skipped)
     except ReplayError as exc:
         die(EXIT_USAGE, sanitized(str(exc)))
+    if dataset is not None:
+        _export_dataset(runs, dataset)
+    elif output is not None:
+        _export_ooni(runs, output)
+
+
+def _export_ooni(runs: list[ReplayedRun], output: str) -> None:
+    import gzip
+    import json
+
+    from netprobe.output._files import write_atomically
+    from netprobe.output.ooni import ooni_measurement
+
     lines = [
         json.dumps(ooni_measurement(j.result, run.probe, run.run.started_at, j.previous))
         for run in runs
@@ -194,6 +215,34 @@ def export_command(files: tuple[str, ...], ooni: bool, output: str) -> None:
     except OSError as exc:
         die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
     click.echo(f"netprobe: {len(lines)} measurements written to {output}", err=True)
+
+
+def _export_dataset(runs: list[ReplayedRun], directory: str) -> None:
+    from netprobe.output.dataset import append_rows, dataset_row
+
+    rows = [
+        dataset_row(
+            j.result,
+            run.probe,
+            None if run.kind == "stream" else run.run.started_at,
+            run.run_id or (run.run.started_at.isoformat() if run.kind == "report" else None),
+            j.previous,
+        )
+        for run in runs
+        for j in run.results
+    ]
+    try:
+        added, held = append_rows(directory, rows)
+    except ImportError:
+        die(EXIT_FAILED, "--dataset needs pyarrow: pip install 'netprobe[scale]'")
+    except OSError as exc:
+        die(EXIT_FAILED, f"cannot write to {directory}: {exc.strerror or exc}")
+    already = len(rows) - added
+    click.echo(
+        f"netprobe: {added} rows added to {directory} ({already} held already; "
+        f"{held + added} in all)",
+        err=True,
+    )
 
 
 def _load_history(files: Sequence[str]) -> Loaded:

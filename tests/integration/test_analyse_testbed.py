@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from netprobe.output.ooni import load_ooni_schema
@@ -53,7 +54,6 @@ def test_a_report_and_a_stream_are_judged_again_as_they_were(testbed: Any, tmp_p
     assert [json.loads(line) for line in lines.stdout.splitlines()] == streamed
 
     # The same report as OONI measurements: each valid against the schema from ooni/spec.
-    jsonschema = pytest.importorskip("jsonschema")
     exported = tmp_path / "ooni.jsonl"
     argv = [sys.executable, "-m", "netprobe", "export", "--ooni", str(saved), "-o", str(exported)]
     written = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
@@ -28,8 +29,6 @@ from netprobe.model.results import Analysis, Latency, RunContext, RunResult, Tar
 from netprobe.model.targets import parse_target
 from netprobe.output.ooni import load_ooni_schema, ooni_measurement, report_id
 from netprobe.output.report import ProbeInfo, build_report
-
-jsonschema = pytest.importorskip("jsonschema")
 
 SITE, IP = "www.example.com", "93.184.215.14"
 STARTED = datetime(2026, 11, 29, 9, 0, 5, tzinfo=UTC)
@@ -167,3 +166,63 @@ def test_export_of_nothing_readable_is_a_usage_error(tmp_path: Path) -> None:
     assert done.exit_code == 2
     assert "no results could be read" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+# -- the Parquet dataset ---------------------------------------------------------------------
+
+
+def test_dataset_rows_are_partitioned_and_never_added_twice(tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+
+    report = _saved_report(tmp_path)
+    root = tmp_path / "data"
+    first = CliRunner().invoke(main, ["export", "--dataset", str(root), str(report)])
+    assert first.exit_code == 0, first.output
+    assert "1 rows added" in first.stderr
+    again = CliRunner().invoke(main, ["export", "--dataset", str(root), str(report)])
+    assert again.exit_code == 0 and "0 rows added" in again.stderr and "1 in all" in again.stderr
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.parquet"))
+    assert len(files) == 1 and files[0].startswith("date=2026-11-29/cc=KZ/asn=9198/part-")
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]  # no staging left
+    table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
+    (row,) = table.to_pylist()
+    assert (row["url"], row["verdict"], row["blocking"]) == (
+        f"https://{SITE}/",
+        "blocked",
+        "tls.reset",
+    )
+    assert (row["cc"], row["asn"], row["date"]) == ("KZ", 9198, "2026-11-29")
+    assert row["measured_at"] == STARTED
+    observations = json.loads(row["observations"])
+    assert observations["tls"][0]["failure"] == "connection_reset"
+    assert "203.0.113.9" not in row["observations"]  # the probe's address never goes in
+
+
+def test_dataset_schema_is_versioned_in_every_file(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "data"
+    done = CliRunner().invoke(
+        main, ["export", "--dataset", str(root), str(_saved_report(tmp_path))]
+    )
+    assert done.exit_code == 0, done.output
+    (written,) = root.rglob("*.parquet")
+    metadata = pq.read_schema(written).metadata
+    assert metadata[b"netprobe.dataset"] == b"netprobe.dataset/1"
+
+
+def test_export_needs_one_format(tmp_path: Path) -> None:
+    report = str(_saved_report(tmp_path))
+    for args in ([report], [report, "--ooni"], ["--ooni", "--dataset", "d", "-o", "x", report]):
+        done = CliRunner().invoke(main, ["export", *args])
+        assert done.exit_code == 2, args
+        assert "netprobe: error:" in done.stderr
+
+
+def test_the_readme_lists_the_dataset_columns() -> None:
+    from netprobe.output.dataset import COLUMNS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
+    table = readme.split("| column | type | meaning |\n|---|---|---|\n", 1)[1].split("\n\n")[0]
+    documented = [line.split("|")[1:4] for line in table.splitlines()]
+    assert [(n.strip(" `"), t.strip(), m.strip()) for n, t, m in documented] == list(COLUMNS)
