@@ -50,19 +50,6 @@ DEFAULT_CONTROL_RESOLVERS = (
 )
 
 
-@main.command("lists")
-def lists_command() -> None:
-    """Show the built-in target lists and how many targets each holds."""
-    from netprobe.measure.targets import builtin_lists, builtin_services
-
-    services = builtin_services()
-    for name, targets in builtin_lists().items():
-        categories = sorted({t.category for t in targets if t.category})
-        apps = [s.name for s in services if s.list_name == name]
-        line = f"{name:<12} {len(targets):>4} targets  {', '.join(categories)}"
-        click.echo(line + (f"  (services: {', '.join(apps)})" if apps else ""))
-
-
 def _run_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options `run` and `watch` share: what to probe and how."""
     options = [
@@ -318,7 +305,13 @@ def _plan(
         cymru=not asn_db,
     )
     _steady_garbage_collector()
-    targets, services = _collect_targets(urls, list_names, files)
+    # "-l country" is the test list of the network measured: known once it is found.
+    country_list = "country" in list_names
+    names = tuple(n for n in list_names if n != "country")
+    targets: list[Target] = []
+    services: list[Service] = []
+    if not country_list or urls or names or files:
+        targets, services = _collect_targets(urls, names, files)
     options, notes = _probe_options(
         resolver, control_resolvers, ca_bundle, timeout, _targets_at_once(concurrency)
     )
@@ -336,6 +329,7 @@ def _plan(
         include_ip=include_ip,
         offline_identity=offline_identity,
         notes=tuple(notes),
+        country_list=country_list,
     )
 
 
@@ -604,7 +598,12 @@ def _print_results(
 
     from netprobe.measure.session import report_options
     from netprobe.output.report import build_report, report_text, write_json
-    from netprobe.output.table import results_table, summary_line
+    from netprobe.output.table import (
+        probe_header,
+        results_table,
+        summary_line,
+        summary_with_probe,
+    )
 
     report = build_report(run, info, report_options(plan, fmt), rendered)
     text = report_text(report, rendered, run) if rendered is not None else None
@@ -617,8 +616,12 @@ def _print_results(
         print_json(report, text=text)
     elif fmt == "table":
         stdout = Console(highlight=False, soft_wrap=False)
+        # Where it was measured from, once: above the table, or with -q (no header) in the
+        # summary line, so that a pasted table still names its network and resolvers.
+        if not quiet:
+            stdout.print(probe_header(info))
         stdout.print(results_table(run.results, run.services))
-        stdout.print(summary_line(run))
+        stdout.print(summary_with_probe(run, info) if quiet else summary_line(run))
     if fmt != "table" and not quiet:
         Console(stderr=True, highlight=False).print(summary_line(run))
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +19,7 @@ from click.testing import CliRunner
 from netprobe.cli import main
 from netprobe.cli._app import _TerminalSafeFormatter, print_json
 from netprobe.cli._measure import _targets_at_once
+from netprobe.output.table import sanitize
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -185,3 +190,110 @@ def test_log_lines_carry_no_control_character() -> None:
     line = _TerminalSafeFormatter("netprobe: %(message)s").format(record)
     assert line.startswith("netprobe: server said ")
     assert not any(ch in line for ch in "\x1b\x9b\u202e\u2066\x00\x7f\r")
+
+
+# The table as `netprobe run` prints it (`_print_results`, nothing measured), on a pseudo-
+# terminal: a long URL, and an AS name from a data file that tries to drive the terminal.
+_TABLE_DRIVER = """
+import sys
+from datetime import UTC, datetime, timedelta
+
+from netprobe.cli._measure import _print_results
+from netprobe.measure import ProbeOptions, make_verify_context, parse_resolver
+from netprobe.measure.asn import ASNResolver
+from netprobe.measure.session import Plan
+from netprobe.model.observations import HTTPObservation, Observations
+from netprobe.model.results import Analysis, Latency, RunResult, TargetResult
+from netprobe.model.targets import parse_target
+from netprobe.output.report import ProbeInfo
+
+LONG_URL, AS_NAME, EVIDENCE = sys.argv[2:5]
+
+
+def result(url, verdict, blocking=None, evidence=None):
+    target = parse_target(url)
+    page = HTTPObservation(target.url, "198.19.1.1", target.domain, "target", 0, 0.0, 20.0,
+                           None, 16.4, 200, (), "Testbed site")
+    obs = Observations(target.url, target.domain, target.scheme, target.port, http=(page,))
+    return TargetResult(target, obs, Analysis(verdict, blocking, evidence), Latency.of(obs))
+
+
+options = ProbeOptions(
+    resolver=parse_resolver("192.0.2.53"),
+    control_resolvers=(parse_resolver("https://cloudflare-dns.com/dns-query"),
+                       parse_resolver("https://dns.google/dns-query")),
+    verify=make_verify_context(None),
+)
+plan = Plan(targets=(), services=(), options=options,
+            networks=ASNResolver(None, use_cymru=False))
+started = datetime(2026, 1, 1, tzinfo=UTC)
+run = RunResult(started, started + timedelta(seconds=3.4), [
+    result("https://www.clean.test/", "accessible"),
+    result(LONG_URL, "blocked", "tls.reset", EVIDENCE),
+])
+info = ProbeInfo(str(options.resolver), tuple(str(r) for r in options.control_resolvers),
+                 9198, AS_NAME, "KZ", ip="203.0.113.77")
+_print_results(run, info, "table", plan, None, sys.argv[1] == "quiet", None)
+"""
+LONG_URL = "https://www.long-path.example.test/" + "x" * 160 + "/end"  # 200 characters
+LONG_AS_NAME = "Kazakhtelecom JSC \x1b]0;pwned\x07\x1b[2J\u202e" + "long-name " * 9  # 120
+RESET_EVIDENCE = (
+    "TLS handshake with SNI www.long-path.example.test to 198.19.1.15:443 reset, 3 times out "
+    "of 3; in between, handshakes with SNI example.org to the same address completed (2 of 2)"
+)
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # rich's own styles: legitimate on a terminal
+
+
+def _table_on_a_terminal(tmp_path: Path, columns: int, quiet: bool) -> list[str]:
+    """What a terminal of ``columns`` shows, rich's colours taken out, line by line."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(_TABLE_DRIVER, encoding="utf-8")
+    argv = [sys.executable, str(driver), "quiet" if quiet else "loud", LONG_URL, LONG_AS_NAME,
+            RESET_EVIDENCE]  # fmt: skip
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    done = subprocess.run(
+        ["script", "-qec", shlex.join(argv), "/dev/null"],
+        stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    out = done.stdout.decode("utf-8")
+    assert done.returncode == 0, out + done.stderr.decode("utf-8", "replace")
+    assert "\x1b[" in out, "not a colour terminal: the check below would prove nothing"
+    shown = _COLOURS.sub("", out)
+    # No escape from the AS name (or anything else) reaches the terminal, nor a bidi control.
+    assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown, repr(shown)
+    return shown.replace("\r\n", "\n").splitlines()
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or shutil.which("script") is None,
+    reason="needs util-linux `script` for a pseudo-terminal",
+)
+@pytest.mark.parametrize("quiet", [False, True], ids=["header", "quiet"])
+@pytest.mark.parametrize("columns", [80, 200])
+def test_table_header_and_summary_on_a_terminal(tmp_path: Path, columns: int, quiet: bool) -> None:
+    """Where it was measured from: above the table, or with -q after the summary; broken
+    between its parts on a narrow terminal; every line within the terminal's width."""
+    lines = [line.rstrip() for line in _table_on_a_terminal(tmp_path, columns, quiet)]
+    text = "\n".join(lines)
+    assert all(len(line) <= columns for line in lines), text
+    assert "203.0.113.77" not in text  # the probe's own address, never on screen
+    table = next(i for i, line in enumerate(lines) if line.split()[:1] == ["target"])
+    summary = next(i for i, line in enumerate(lines) if line.startswith("2 targets: "))
+    assert lines[table].split()[-1] == "ms" and lines[table + 2].endswith(" 16"), text
+    assert lines[summary].startswith("2 targets: 1 accessible, 1 blocked (1 tls.*) in 3.4 s")
+    where = [line for line in (lines[summary:] if quiet else lines[:table]) if line]
+    network = f"AS9198 {sanitize(LONG_AS_NAME)}, KZ"  # wider than 80 columns
+    parts = [
+        *(["2 targets: 1 accessible, 1 blocked (1 tls.*) in 3.4 s"] if quiet else []),
+        network,
+        "resolver 192.0.2.53",
+        "control: DoH cloudflare-dns.com, dns.google",
+    ]
+    assert " ".join(where).replace(" · ", " ") == " ".join(parts), text
+    # A line breaks between parts, never inside one unless the part is wider than the line.
+    for part in parts:
+        assert any(part in line for line in where) == (len(part) <= columns), text
+    words = " ".join(" ".join(lines[table:summary]).split())
+    for word in RESET_EVIDENCE.split():  # nothing of the evidence cropped
+        assert word in words, text
