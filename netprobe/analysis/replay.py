@@ -131,12 +131,12 @@ def load_runs(
             _bad(ReplayError(f"{name}: cannot read: {exc.strerror or exc}"), skip)
             continue
         found = _Gathering(name).runs(data, skip)
-        if not any(r._saved for r in found):
+        if not found:
             _bad(ReplayError(f"{name}: no results"), skip)
         runs.extend(found)
     for replayed in runs:
         _judge(replayed, skip)
-    if not any(r.results for r in runs):
+    if not runs:
         raise ReplayError(f"no results could be read from {', '.join(names)}")
     return runs
 

@@ -2,7 +2,8 @@
 
 - ``_app``: the ``netprobe`` group, exit statuses, and what every command shares
   (errors on one line, JSON on stdout, terminal-safe logs);
-- ``_measure``: ``run``, ``watch`` and ``lists``;
+- ``_measure``: ``run`` and ``watch``;
+- ``_lists``: ``lists`` and ``lists update`` (the Citizen Lab test lists);
 - ``_history``: ``summarize``, ``compare``, ``analyse`` and ``export``;
 - ``_asn``: ``asn update`` and ``asn lookup``;
 - ``_notice``: the risks notice of the first interactive run.
@@ -11,10 +12,10 @@ Heavy modules (httpx, dnspython, rich, the runner) are imported inside the comma
 so that ``netprobe --help`` starts fast.
 """
 
-from netprobe.cli import _asn, _history, _measure
+from netprobe.cli import _asn, _history, _lists, _measure
 from netprobe.cli._app import main
 
 __all__ = ["main"]
 
 # Imported for their commands, which they add to ``main``.
-del _asn, _history, _measure
+del _asn, _history, _lists, _measure

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +51,9 @@ class Plan:
     """Do not look for the public address (no echo service is contacted)."""
     notes: tuple[str, ...] = ()
     """What limits every run of this plan (a local DNS stub, a VPN), known before it."""
+    country_list: bool = False
+    """Also measure the downloaded test list of the country of the network measured
+    (``-l country``): the network is then found before the targets are measured."""
 
 
 async def measure(
@@ -65,6 +68,8 @@ async def measure(
         log.warning("%s", note)
     run.notes.extend(plan.notes)
     finding = asyncio.ensure_future(_identity(plan))
+    if plan.country_list:
+        plan = _with_country_list(plan, await finding, run)
     if on_identity is not None:
         finding.add_done_callback(lambda done: done.cancelled() or on_identity(done.result()))
     await probe(plan.targets, plan.options, on_result=on_result, run=run, services=plan.services)
@@ -79,6 +84,27 @@ async def measure(
             on_identity(identity)
         return identity
     return await finding
+
+
+def _with_country_list(plan: Plan, identity: ProbeIdentity, run: RunResult) -> Plan:
+    """The plan with the test list of the network's country added (measured once); when
+    there is no such list, the run goes on without it and its notes say why."""
+    import netprobe.measure.testlists as testlists
+    from netprobe.errors import TargetError
+    from netprobe.measure.targets import dedupe
+
+    if identity.cc is None:
+        problem = "-l country: the country of this network is unknown (give it with --cc)"
+    else:
+        try:
+            found, _ = testlists.load(identity.cc.lower())
+        except TargetError as exc:
+            problem = f"-l country: {exc}"
+        else:
+            return replace(plan, targets=tuple(dedupe([*plan.targets, *found])))
+    log.warning("%s", problem)
+    run.notes.append(problem)
+    return plan
 
 
 async def _identity(plan: Plan) -> ProbeIdentity:

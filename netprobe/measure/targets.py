@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -46,6 +47,9 @@ __all__ = [
     "load_services",
     "select",
 ]
+
+
+log = logging.getLogger(__name__)
 
 
 def load_file(path: str | os.PathLike[str]) -> list[Target]:
@@ -137,7 +141,7 @@ def select(
     targets = [parse_target(u) for u in urls]
     services = [s for s in _builtin_services() if s.list_name in chosen]
     for name in chosen:
-        targets.extend(load_builtin(name))
+        targets.extend(_named_list(name))
     for path in files:
         if path.endswith(".toml"):
             defined = load_services(path)
@@ -146,6 +150,25 @@ def select(
         else:
             targets.extend(load_file(path))
     return dedupe(targets), services
+
+
+def _named_list(name: str) -> list[Target]:
+    """A built-in list, else a downloaded test list (``global``, a country code)."""
+    if name in _builtin() or not _TEST_LIST_NAME.fullmatch(name):
+        return load_builtin(name)
+    import netprobe.measure.testlists as testlists
+
+    targets, skipped = testlists.load(name.lower())
+    if skipped:
+        log.warning("%d rows of the %s test list skipped, the first: %s", len(skipped), name,
+                    skipped[0])  # fmt: skip
+    hint = testlists.hint_if_stale([testlists.downloaded()[name.lower()]])
+    if hint:
+        log.warning("%s", hint)
+    return targets
+
+
+_TEST_LIST_NAME = re.compile(r"global|[A-Za-z]{2}")
 
 
 def dedupe(targets: Iterable[Target]) -> list[Target]:

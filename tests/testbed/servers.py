@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import html
 import ipaddress
 import itertools
@@ -606,6 +607,52 @@ async def _send_download(writer: asyncio.StreamWriter, host: str, with_body: boo
         await asyncio.wait_for(writer.drain(), IO_TIMEOUT)
 
 
+# The test-lists mirror: lists/ as citizenlab/test-lists has it (two small lists, one row
+# of each that is no URL, kz repeating a row of global), and broken/lists/ with a CSV
+# whose quote never ends (global) and bytes that are not UTF-8 (kz).
+_TEST_LIST_HEADER = "url,category_code,category_description,date_added,source,notes\n"
+TEST_LISTS = {
+    "lists/global.csv": (
+        _TEST_LIST_HEADER
+        + "https://www.clean.test/,NEWS,News Media,2024-01-01,testbed,\n"
+        + "http://plain.clean.test/,HUMR,Human Rights Issues,2024-01-01,testbed,\n"
+        + "not a url at all,NEWS,News Media,2024-01-01,testbed,\n"
+        + "https://www.mitm-one.test/,POLR,Political Criticism,2024-01-01,testbed,\n"
+    ).encode(),
+    "lists/kz.csv": (
+        _TEST_LIST_HEADER
+        + "https://sni-reset.tls.test/,POLR,Political Criticism,2024-01-01,testbed,\n"
+        + "https://www.clean.test/,NEWS,News Media,2024-01-01,testbed,\n"
+    ).encode(),
+    "broken/lists/global.csv": (
+        _TEST_LIST_HEADER
+        + "https://www.clean.test/,NEWS,News Media,2024-01-01,testbed,\n"
+        + '"https://www.never-closed.test/,NEWS,News Media\n'
+    ).encode(),
+    "broken/lists/kz.csv": _TEST_LIST_HEADER.encode() + b"https://caf\xe9.test/,NEWS\n",
+}
+
+
+def test_list(host: str, target: str, if_none_match: str | None) -> Page:
+    """A file of the mirror with an ETag (304 when the client has it already); the site's
+    page at /, 404 for anything else."""
+    path = urllib.parse.urlsplit(target).path.lstrip("/")
+    body = TEST_LISTS.get(path)
+    if not path:
+        return site_page(host)
+    if body is None:
+        return _html_page(404, "Not Found", {"Server": "nginx/1.24.0"}, "<p>Not Found</p>\n")
+    etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+    headers: tuple[tuple[str, str], ...] = (
+        ("Date", formatdate(usegmt=True)),
+        ("ETag", etag),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    )
+    if if_none_match == etag:
+        return Page(304, "Not Modified", (*headers, ("Content-Length", "0")), b"")
+    return Page(200, "OK", (*headers, ("Content-Length", str(len(body)))), body)
+
+
 async def _send_trickle(writer: asyncio.StreamWriter, host: str) -> None:
     page = site_page(host)
     for byte in _head(page) + page.body:
@@ -979,6 +1026,9 @@ class Web:
             await _send_big(writer, method != "HEAD")
         elif kind == "download":
             await _send_download(writer, name, method != "HEAD")
+        elif kind == "testlists":
+            response = test_list(name, target, headers.get("if-none-match"))
+            writer.write(_head(response) + (b"" if method == "HEAD" else response.body))
         elif kind == "trickle":
             await _send_trickle(writer, name)
         elif kind in HOSTILE_STREAMS:

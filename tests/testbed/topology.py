@@ -324,6 +324,8 @@ def _build_sites() -> tuple[Site, ...]:
         ("throttle-sni.test", "https", None, "throttle-sni"),
         ("throttle-host.test", "http", None, "throttle-host"),
         ("throttle-ip.test", "https", None, "throttle-ip"),
+        # A mirror of citizenlab/test-lists (see servers.TEST_LISTS), for `lists update`.
+        ("lists.mirror.test", "http", None, None),
     )
     fixed_ips: dict[str, str | None] = {"gone.test": None, "ipecho.test": ECHO_IP}
     fixed_ips |= {name: None for name in GHOSTS}
@@ -393,6 +395,7 @@ _PAGES = {
     "escape.hostile.test": "escape",
     "ipecho.test": "echo",
     **{name: "download" for name in THROTTLED},
+    "lists.mirror.test": "testlists",
     **{name: page for name, (_, page) in HOSTILE_PAGES.items() if page != "site"},
 }
 _DNAT = {
