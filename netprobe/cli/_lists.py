@@ -3,6 +3,7 @@ lists fetched into the cache."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import UTC, datetime
 
@@ -78,36 +79,47 @@ def lists_update_command(
         verify = make_verify_context(ca_bundle) if ca_bundle else None
     except CABundleError as exc:
         die(EXIT_USAGE, str(exc))
-    progress = None
-    bar = None
-    if not quiet and sys.stderr.isatty():
-        from rich.progress import DownloadColumn, Progress, TextColumn
-
-        bar = Progress(TextColumn("{task.description}"), DownloadColumn(), transient=True)
-        tasks: dict[str, object] = {}
-
-        def progress(name: str, done: int, total: int | None) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(f"{name}.csv", total=total)
-            bar.update(tasks[name], completed=done)  # type: ignore[arg-type]
-
+    bar = _DownloadBar() if not quiet and sys.stderr.isatty() else None
     try:
-        if bar is not None:
-            with bar:
-                outcomes = testlists.update(
-                    names, source=source or testlists.DEFAULT_SOURCE, verify=verify,
-                    progress=progress,
-                )  # fmt: skip
-        else:
+        with bar or contextlib.nullcontext():
             outcomes = testlists.update(
-                names, source=source or testlists.DEFAULT_SOURCE, verify=verify
-            )
+                names, source=source or testlists.DEFAULT_SOURCE, verify=verify,
+                progress=bar.advance if bar is not None else None,
+            )  # fmt: skip
     except OSError as exc:
         die(EXIT_FAILED, f"cannot write the lists: {exc.strerror or exc}")
     for outcome in outcomes:
         click.echo(f"{outcome.name:<8} {outcome.status:<9} {sanitized(outcome.detail)}")
     failed = any(o.status == "failed" for o in outcomes)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+class _DownloadBar:
+    """A progress bar on stderr, a line per list, gone when done."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import DownloadColumn, Progress, TaskID, TextColumn
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            DownloadColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _DownloadBar:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def advance(self, name: str, done: int, total: int | None) -> None:
+        if name not in self._tasks:
+            self._tasks[name] = self._bar.add_task(f"{name}.csv", total=total)
+        self._bar.update(self._tasks[name], completed=done)
 
 
 def _country(text: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from netprobe.measure.targets import select
 from tests.integration.helpers import netprobe
 
 pytestmark = pytest.mark.testbed
@@ -105,3 +106,18 @@ def test_the_country_list_is_the_measured_networks(testbed: Any, tmp_path: Path)
     assert elsewhere.code == 0, elsewhere.stderr
     assert elsewhere.report["results"] == []
     assert any("'netprobe lists update --country KG'" in n for n in elsewhere.report["notes"])
+
+
+def test_a_list_repeating_built_in_targets_selects_each_once(
+    testbed: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Selected only: these are real sites, which the testbed never measures."""
+    mirror = testbed.sites["lists.mirror.test"].ip
+    fetched = _lists(testbed, tmp_path, "update", "-q", "--country", "KG", "--source",
+                     f"http://{mirror}/lists/")  # fmt: skip
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    targets, _ = select([], ["social", "kg"], [])
+    urls = [t.url for t in targets]
+    assert urls.count("https://www.facebook.com/") == urls.count("https://www.instagram.com/") == 1
+    assert len(urls) == len(set(urls)) == len(select([], ["social"], [])[0])

@@ -624,6 +624,12 @@ TEST_LISTS = {
         + "https://sni-reset.tls.test/,POLR,Political Criticism,2024-01-01,testbed,\n"
         + "https://www.clean.test/,NEWS,News Media,2024-01-01,testbed,\n"
     ).encode(),
+    # Rows that repeat a built-in list's targets (selected, never measured, by the tests).
+    "lists/kg.csv": (
+        _TEST_LIST_HEADER
+        + "https://www.facebook.com/,GRP,Social Networking,2024-01-01,testbed,\n"
+        + "https://www.instagram.com/,GRP,Social Networking,2024-01-01,testbed,\n"
+    ).encode(),
     "broken/lists/global.csv": (
         _TEST_LIST_HEADER
         + "https://www.clean.test/,NEWS,News Media,2024-01-01,testbed,\n"
