@@ -42,7 +42,8 @@ http.throttled     the page downloads 4x slower with its own name than      bloc
 =================  =======================================================  ===========
 
 [1] Only on a pattern chance does not produce: the failure repeats with the target's
-    name (:data:`CONFIRMING_ATTEMPTS` times, same kind each time) while the innocuous
+    name (:data:`CONFIRMING_ATTEMPTS` times, :data:`STALL_CONFIRMING_ATTEMPTS` for a
+    stall, which loss makes too; same kind each time) while the innocuous
     name succeeds every time in between, the innocuous attempt first. Otherwise an
     ``anomaly`` of the same type, saying what could not be confirmed (an address that
     stops taking any connection right after the first attempt is residual censorship
@@ -76,7 +77,11 @@ failure seen once stays an ``anomaly``; seen through the proxy too, it is
 ``site_down``; a plain-HTTP page is compared with the control page.
 """
 
-from netprobe.analysis._common import CONFIRMING_ATTEMPTS
+from netprobe.analysis._common import (
+    CONFIRMING_ATTEMPTS,
+    STALL_CONFIRMING_ATTEMPTS,
+    attempts_needed,
+)
 from netprobe.analysis._http import blockpage_of
 from netprobe.analysis._run import (
     anything_answered,
@@ -92,10 +97,12 @@ __all__ = [
     "CONFIRMING_ATTEMPTS",
     "RATE_BYTES",
     "RATE_SECONDS",
+    "STALL_CONFIRMING_ATTEMPTS",
     "TOO_MANY_REDIRECTS",
     "analyse",
     "analyse_service",
     "anything_answered",
+    "attempts_needed",
     "blockpage_of",
     "judge_services",
     "looks_slow",

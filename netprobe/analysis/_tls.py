@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import netprobe.analysis.fingerprints as fingerprints
-from netprobe.analysis._common import CONFIRMING_ATTEMPTS, at_hop
+from netprobe.analysis._common import CONFIRMING_ATTEMPTS, at_hop, attempts_needed
 from netprobe.analysis._run import issuer_key, untrusted_issuer
 from netprobe.model.observations import (
     CONNECTION_RESET,
@@ -61,7 +61,8 @@ def judge_name(
     the same address, in time order: innocuous name first, then the two alternating.
 
     ``blocked`` only when every attempt with the name failed the same way (at least
-    :data:`CONFIRMING_ATTEMPTS` of them) and every innocuous one in between succeeded.
+    :func:`attempts_needed` of them: more for a stall) and every innocuous one in between
+    succeeded.
     """
     ordered = sorted(attempts, key=lambda a: a.t0)
     named = [a for a in ordered if not a.innocuous]
@@ -69,6 +70,7 @@ def judge_name(
     first = named[0]
     alternating = all(a.innocuous == (i % 2 == 1) for i, a in enumerate(ordered))
     same = all(a.failure == first.failure for a in named)
+    needed = attempts_needed(first.failure)
     if not innocuous:
         return Analysis(
             "anomaly",
@@ -76,7 +78,7 @@ def judge_name(
             at_hop(f"{said}; could not confirm that the {name} is targeted", hop, host),
         )
     if all(a.succeeded for a in innocuous):
-        if alternating and same and len(named) >= CONFIRMING_ATTEMPTS:
+        if alternating and same and len(named) >= needed:
             return Analysis(
                 "blocked",
                 blocking,
@@ -93,7 +95,7 @@ def judge_name(
             blocking,
             at_hop(
                 f"{said}; {innocuous_success}, but the failure was not repeated "
-                f"{CONFIRMING_ATTEMPTS} times: could be chance",
+                f"{needed} times: could be chance",
                 hop,
                 host,
             ),

@@ -48,6 +48,7 @@ from netprobe.analysis import (
     RATE_SECONDS,
     analyse,
     anything_answered,
+    attempts_needed,
     judge_services,
     looks_slow,
     network_is_down,
@@ -459,6 +460,7 @@ class _Measurement:
             lambda: self._handshake(address, port, host, "target"),
             lambda: self._handshake(address, port, INNOCUOUS_NAME, "innocuous"),
             lambda t: t.handshake_completed,
+            first.failure,
         )
         return done is not None and done.failure is None
 
@@ -478,14 +480,15 @@ class _Measurement:
         named: Callable[[], Awaitable[_Step]],
         innocuous: Callable[[], Awaitable[_Step]],
         succeeded: Callable[[_Step], bool],
+        failure: str | None,
     ) -> _Step | None:
-        """After a failure with the target's name: alternate attempts, the innocuous name
-        first, until the name succeeds (chance: the step that succeeded is returned), the
-        innocuous name fails (nothing more to learn), or the name has failed
-        :data:`CONFIRMING_ATTEMPTS` times, each beside an innocuous success (targeted).
-        Some censors block the address for minutes after a trigger, so the innocuous
-        attempt must come before the name is sent again."""
-        for _ in range(CONFIRMING_ATTEMPTS - 1):
+        """After a ``failure`` with the target's name: alternate attempts, the innocuous
+        name first, until the name succeeds (chance: the step that succeeded is returned),
+        the innocuous name fails (nothing more to learn), or the name has failed as many
+        times as :func:`attempts_needed` asks for that failure, each beside an innocuous
+        success (targeted). Some censors block the address for minutes after a trigger,
+        so the innocuous attempt must come before the name is sent again."""
+        for _ in range(attempts_needed(failure) - 1):
             if not succeeded(await innocuous()):
                 return None
             again = await named()
@@ -619,6 +622,7 @@ class _Measurement:
             lambda: self._http(url, address, host, "target", hop),
             lambda: self._http(innocuous, address, INNOCUOUS_NAME, "innocuous", hop),
             lambda h: h.status is not None,
+            exchange.failure,
         )
         return again or exchange
 

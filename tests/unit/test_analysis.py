@@ -18,6 +18,7 @@ from netprobe.analysis import (
     registrable_domain,
     shared_untrusted_issuers,
 )
+from netprobe.analysis._common import attempts_needed
 from netprobe.analysis._throttle import looks_slow, plateau, transfer_rate
 from netprobe.model.addresses import is_bogon, parse_networks
 from netprobe.model.observations import (
@@ -123,8 +124,12 @@ def tls(
     )
 
 
-def tls_pattern(failure: str, *, named: int = 3, address: str = IP) -> tuple[TLSObservation, ...]:
-    """The target's SNI failing ``named`` times, an innocuous SNI completing in between."""
+def tls_pattern(
+    failure: str, *, named: int | None = None, address: str = IP
+) -> tuple[TLSObservation, ...]:
+    """The target's SNI failing ``named`` times (as many as make it conclusive, unless
+    said), an innocuous SNI completing in between."""
+    named = named or attempts_needed(failure)
     steps = []
     for i in range(2 * named - 1):
         innocuous = i % 2 == 1
@@ -143,11 +148,12 @@ def http_pattern(
     host: str = SITE,
     hop: int = 0,
     address: str = IP,
+    named: int | None = None,
 ) -> tuple[HTTPObservation, ...]:
-    """Plain-HTTP requests with the target's Host failing 3 times, an innocuous Host
-    answering in between."""
+    """Plain-HTTP requests with the target's Host failing ``named`` times (as many as make
+    it conclusive, unless said), an innocuous Host answering in between."""
     steps = []
-    for i in range(5):
+    for i in range(2 * (named or attempts_needed(failure)) - 1):
         if i % 2:
             steps.append(
                 replace(
@@ -1189,6 +1195,27 @@ RULES: list[tuple[str, Observations, RunContext, str, str | None]] = [
         RunContext(),
         "anomaly",
         "tls.throttled",
+    ),
+    (
+        "three stalled handshakes, innocuous ones completing between: loss does that",
+        target(dns(), tcp(), *tls_pattern(GENERIC_TIMEOUT, named=3)),
+        RunContext(),
+        "anomaly",
+        "tls.timeout",
+    ),
+    (
+        "three stalled requests, innocuous ones answering between: loss does that",
+        target(dns(), tcp(port=80), *http_pattern(GENERIC_TIMEOUT, named=3), scheme="http"),
+        RunContext(),
+        "anomaly",
+        "http.timeout",
+    ),
+    (
+        "three resets, innocuous ones completing between: no loss makes a reset",
+        target(dns(), tcp(), *tls_pattern(CONNECTION_RESET, named=3)),
+        RunContext(),
+        "blocked",
+        "tls.reset",
     ),
     ("network down", target(*CLEAN), RunContext(network_down=True), "network_down", None),
     ("nothing measured", replace(target(), dns=()), RunContext(), "error", None),

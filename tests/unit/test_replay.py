@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -165,7 +166,6 @@ def test_a_page_a_new_fingerprint_knows_is_judged_blocked(tmp_path: Path) -> Non
 
 
 def test_the_replayed_report_is_valid_against_the_schema(tmp_path: Path) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     url = f"http://{SITE}/"
     page = _result(_page(url, BLOCKPAGE), RunContext(), {})
     then = replace(page, analysis=replace(page.analysis, verdict="accessible", blocking=None))
