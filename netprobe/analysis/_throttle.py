@@ -27,8 +27,9 @@ SLOW_RATE: Final = 250_000.0
 """A download slower than this (bytes per second: 2 Mbit/s) looks slow…"""
 RATE_MIN_BYTES: Final = 32 * 1024
 """…once at least this much of the body has come (a short page shows no rate)."""
-RATE_BYTES: Final = 512 * 1024
-"""The speed samples download this much at most…"""
+RATE_BYTES: Final = 1024 * 1024
+"""The speed samples download this much at most (a policer's burst allowance can be a
+second or two of its rate: enough must follow it to read the level)…"""
 RATE_SECONDS: Final = 5.0
 """…or for this long, whichever comes first."""
 RATIO: Final = 4.0
@@ -159,14 +160,15 @@ def _downloads(
     fast = [t for t in theirs if t is not None]
     if max(slow) * RATIO > min(fast):
         return None
-    # A policer holds every download at one level; a plateau is seen in a long download,
-    # and a short one (a few TLS records) must at least not be seen to vary.
+    # A policer holds every download at one level. Within one download, TCP recovering
+    # from the policer's drops can pause for a moment (a second-long stretch then reads
+    # low): one download seen to vary is allowed, not two (congestion moves them all).
     levels = [level(h.transfer) for h in named]
     held = [found for found in levels if found is not None]
     steady = (
         len(held) == len(named) >= CONFIRMING_ATTEMPTS
         and _agree(held)
-        and not any(varies(h.transfer) for h in named)
+        and sum(varies(h.transfer) for h in named) <= 1
     )
     name = "SNI" if final.url.startswith("https:") else "Host"
     shape = f", steady at {_rates(held)}: a policer" if steady else ", not steady on every attempt"
