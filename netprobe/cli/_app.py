@@ -55,6 +55,15 @@ routable_option = click.option(
 )  # fmt: skip
 
 
+results_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "jsonl"]),
+    help="Output on stdout. Default: table on a terminal, json otherwise.",
+)
+"""The --format of the commands that print results (run, analyse)."""
+
+
 def checked(parse: Callable[[str], _T], text: str, option: str) -> _T:
     try:
         return parse(text)

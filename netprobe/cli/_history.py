@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from netprobe.cli._app import EXIT_FAILED, EXIT_USAGE, die, main, print_json, sanitized
+from netprobe.cli._app import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    die,
+    main,
+    print_json,
+    results_format_option,
+    sanitized,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,12 +85,7 @@ def compare_command(first: str, second: str, output_format: str | None) -> None:
 
 @main.command("analyse")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "jsonl"]),
-    help="Output on stdout. Default: table on a terminal, json otherwise.",
-)
+@results_format_option
 @click.option(
     "-o", "--output", metavar="FILE", help="Also write the JSON (reports) to FILE (atomically)."
 )

@@ -22,6 +22,7 @@ from netprobe.cli._app import (
     die,
     main,
     print_json,
+    results_format_option,
     routable_option,
     sanitized,
 )
@@ -112,12 +113,7 @@ def _run_options(command: Callable[..., None]) -> Callable[..., None]:
 
 @main.command("run")
 @_run_options
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json", "jsonl"]),
-    help="Output on stdout. Default: table on a terminal, json otherwise.",
-)
+@results_format_option
 @click.option(
     "-o", "--output", metavar="FILE", help="Also write the full JSON report to FILE (atomically)."
 )
