@@ -20,6 +20,7 @@ __all__ = [
     "ASNError",
     "ASNUpdateError",
     "DataFileError",
+    "EngineError",
     "NetprobeError",
     "NetworkSetupError",
     "ReplayError",
@@ -77,3 +78,8 @@ class ASNUpdateError(ASNError, NetworkSetupError):
 
 class ReplayError(DataFileError, ValueError):
     """A saved file, line or result that cannot be judged again; the message names where."""
+
+
+class EngineError(NetprobeError):
+    """Saved results cannot be aggregated as asked: the engine asked for is not
+    installed, or the inputs are too big for memory without it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 
@@ -18,14 +18,22 @@ from netprobe.cli._app import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from netprobe.analysis.replay import ReplayedRun
-    from netprobe.history import Loaded
+    from netprobe.history import Engine
+
+T = TypeVar("T")
+
+
+_ENGINE_HELP = (
+    "What aggregates the results: python (in memory), duckdb (on disk, bounded memory; "
+    "needs netprobe[scale]) or auto (default: duckdb for inputs too big for python)."
+)
 
 
 @main.command("summarize")
-@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
 @click.option(
     "--format",
     "output_format",
@@ -33,14 +41,22 @@ if TYPE_CHECKING:
     help="Default: table on a terminal, json otherwise.",
 )
 @click.option("--html", metavar="FILE", help="Also write a self-contained HTML timeline page.")
-def summarize_command(files: tuple[str, ...], output_format: str | None, html: str | None) -> None:
-    """The story told by reports and watch logs: per target and network, when blocks
-    began and ended; per network, the share of targets blocked, by blocking type."""
+@click.option(
+    "--engine", type=click.Choice(["auto", "python", "duckdb"]), default="auto", help=_ENGINE_HELP
+)
+def summarize_command(
+    files: tuple[str, ...], output_format: str | None, html: str | None, engine: Engine
+) -> None:
+    """The story told by reports, watch logs and datasets (export --dataset DIR): per
+    target and network, when blocks began and ended; per network, the share of targets
+    blocked, by blocking type."""
 
-    from netprobe.history import summarize, summary_tables, summary_to_json, timeline_html
+    from netprobe.history import summarize_files, summary_tables, summary_to_json, timeline_html
     from netprobe.output._files import write_atomically
 
-    summary = summarize(_load_history(files).observations)
+    summary = _aggregated(
+        files, lambda chosen, warnings: summarize_files(files, chosen, warnings), engine
+    )
     if html:
         page = timeline_html(summary, title=f"netprobe: {len(files)} files summarized")
         try:
@@ -66,14 +82,19 @@ def summarize_command(files: tuple[str, ...], output_format: str | None, html: s
     type=click.Choice(["table", "json"]),
     help="Default: table on a terminal, json otherwise.",
 )
-def compare_command(first: str, second: str, output_format: str | None) -> None:
-    """Two reports (or watch logs) side by side: where the verdicts differ, per target
-    ("blocked on AS9198 (tls.reset), accessible on AS35168")."""
+@click.option(
+    "--engine", type=click.Choice(["auto", "python", "duckdb"]), default="auto", help=_ENGINE_HELP
+)
+def compare_command(first: str, second: str, output_format: str | None, engine: Engine) -> None:
+    """Two reports (or watch logs, or datasets) side by side: where the verdicts differ,
+    per target ("blocked on AS9198 (tls.reset), accessible on AS35168")."""
 
-    from netprobe.history import compare, comparison_table, comparison_to_json
+    from netprobe.history import compare_files, comparison_table, comparison_to_json
 
-    comparison = compare(
-        _load_history((first,)).observations, _load_history((second,)).observations
+    comparison = _aggregated(
+        (first, second),
+        lambda chosen, warnings: compare_files((first,), (second,), chosen, warnings),
+        engine,
     )
     if (output_format or ("table" if sys.stdout.isatty() else "json")) == "json":
         print_json(comparison_to_json(comparison))
@@ -248,14 +269,24 @@ def _export_dataset(runs: list[ReplayedRun], directory: str) -> None:
     )
 
 
-def _load_history(files: Sequence[str]) -> Loaded:
-    """Results from reports and watch logs; bad lines are warnings, no result at all is a
-    usage error."""
-    from netprobe.history import load_records
+def _aggregated(
+    files: Sequence[str],
+    aggregate: Callable[[Literal["python", "duckdb"], list[str]], T | None],
+    engine: Engine,
+) -> T:
+    """What ``aggregate`` makes of ``files`` with the engine that suits them; bad lines
+    are warnings, no result at all is a usage error."""
+    from netprobe.errors import EngineError
+    from netprobe.history import choose_engine
 
-    loaded = load_records(files)
-    for warning in loaded.warnings:
-        click.echo(f"netprobe: warning: {warning}", err=True)
-    if loaded.empty:
-        die(EXIT_USAGE, f"no results could be read from {', '.join(files)}")
-    return loaded
+    try:
+        chosen = choose_engine(files, engine)
+    except EngineError as exc:
+        die(EXIT_FAILED, str(exc))
+    warnings: list[str] = []
+    result = aggregate(chosen, warnings)
+    for warning in warnings:
+        click.echo(f"netprobe: warning: {sanitized(warning)}", err=True)
+    if result is None:
+        die(EXIT_USAGE, f"no results could be read from {sanitized(', '.join(files))}")
+    return result

@@ -35,6 +35,13 @@ from netprobe.history._compare import (
     compare,
     comparison_to_json,
 )
+from netprobe.history._engine import (
+    ENGINES,
+    Engine,
+    choose_engine,
+    compare_files,
+    summarize_files,
+)
 from netprobe.history._records import (
     REPORT_SCHEMA,
     WATCH_SCHEMA,
@@ -58,11 +65,13 @@ from netprobe.history._timeline_html import timeline_html
 
 __all__ = [
     "COMPARISON_SCHEMA",
+    "ENGINES",
     "REPORT_SCHEMA",
     "SUMMARY_SCHEMA",
     "WATCH_SCHEMA",
     "Block",
     "Comparison",
+    "Engine",
     "Episode",
     "Loaded",
     "Network",
@@ -72,11 +81,14 @@ __all__ = [
     "Summary",
     "TargetComparison",
     "TargetHistory",
+    "choose_engine",
     "compare",
+    "compare_files",
     "comparison_table",
     "comparison_to_json",
     "load_records",
     "summarize",
+    "summarize_files",
     "summary_tables",
     "summary_to_json",
     "timeline_html",

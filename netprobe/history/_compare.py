@@ -11,7 +11,7 @@ difference worth reading.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -20,10 +20,13 @@ from netprobe.history._records import Network, Observation, iso, merge_networks,
 __all__ = [
     "COMPARISON_SCHEMA",
     "Comparison",
+    "Side",
     "Status",
     "TargetComparison",
     "compare",
+    "compare_sides",
     "comparison_to_json",
+    "side_of",
 ]
 
 COMPARISON_SCHEMA: Final = "netprobe.comparison/1"
@@ -64,24 +67,35 @@ class Comparison:
         return {status: found[status] for status in _ORDER}
 
 
+@dataclass(frozen=True, slots=True)
+class Side:
+    """What counts of one side: the latest observation per URL, and the networks."""
+
+    latest: Mapping[str, Observation]
+    networks: tuple[Network, ...]
+    """By ASN, unknown last; each with the name and country any observation gave."""
+
+
 def compare(a: Iterable[Observation], b: Iterable[Observation]) -> Comparison:
     """Compare side ``a`` with side ``b`` (e.g. ``load_records([A]).observations``). Pure."""
-    latest_a, a_networks = _latest(a)
-    latest_b, b_networks = _latest(b)
-    names = _Names(a_networks, b_networks)
+    return compare_sides(side_of(a), side_of(b))
+
+
+def compare_sides(a: Side, b: Side) -> Comparison:
+    """The comparison of two sides an engine found: the part of :func:`compare` shared
+    by every engine. Pure."""
+    names = _Names(a.networks, b.networks)
     compared = []
-    for url in latest_a.keys() | latest_b.keys():
-        one, other = latest_a.get(url), latest_b.get(url)
+    for url in a.latest.keys() | b.latest.keys():
+        one, other = a.latest.get(url), b.latest.get(url)
         status = _status(one, other)
         compared.append(TargetComparison(url, status, one, other, names.sentence(one, other)))
     compared.sort(key=lambda t: (_ORDER.index(t.status), t.url))
-    return Comparison(a_networks, b_networks, tuple(compared))
+    return Comparison(a.networks, b.networks, tuple(compared))
 
 
-def _latest(
-    observations: Iterable[Observation],
-) -> tuple[dict[str, Observation], tuple[Network, ...]]:
-    """The latest observation per URL, and the side's networks by ASN (unknown last)."""
+def side_of(observations: Iterable[Observation]) -> Side:
+    """The latest observation per URL, and the side's networks."""
     latest: dict[str, Observation] = {}
     networks: dict[int | None, Network] = {}
     for obs in observations:
@@ -90,7 +104,7 @@ def _latest(
             latest[obs.url] = obs
         networks[obs.network.asn] = merge_networks(networks.get(obs.network.asn), obs.network)
     order = sorted(networks, key=lambda asn: (asn is None, asn or 0))
-    return latest, tuple(networks[asn] for asn in order)
+    return Side(latest, tuple(networks[asn] for asn in order))
 
 
 def _not_earlier(obs: Observation, known: Observation) -> bool:

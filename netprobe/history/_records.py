@@ -19,11 +19,13 @@ warning and is skipped.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
+from netprobe.history._dataset import dataset_files, dataset_observations
+from netprobe.history._observation import Network, Observation
 from netprobe.model.results import VERDICTS
 from netprobe.output._json_records import json_records, json_type, shown
 
@@ -33,6 +35,7 @@ __all__ = [
     "Loaded",
     "Network",
     "Observation",
+    "RecordReader",
     "iso",
     "load_records",
     "merge_networks",
@@ -56,42 +59,6 @@ _WARNINGS_PER_FILE: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
-class Network:
-    """Where results were measured from; histories are kept apart by ``asn`` alone."""
-
-    asn: int | None
-    as_name: str | None = None
-    cc: str | None = None
-
-    @property
-    def short(self) -> str:
-        """``AS9198``, or ``unknown network``."""
-        return "unknown network" if self.asn is None else f"AS{self.asn}"
-
-    @property
-    def label(self) -> str:
-        """``AS9198 KAZTELECOM-AS (KZ)``: the short name with what else is known."""
-        name = f" {self.as_name}" if self.as_name else ""
-        country = f" ({self.cc})" if self.cc else ""
-        return f"{self.short}{name}{country}"
-
-
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """One target's verdict on one network in one run."""
-
-    url: str
-    network: Network
-    at: datetime | None
-    """When the run started (UTC); None for a result stream, which carries no time."""
-    verdict: str
-    blocking: str | None
-    evidence: str | None
-    run: str | None
-    """The watch run id; a report's ``started_at``; None for a result stream."""
-
-
-@dataclass(frozen=True, slots=True)
 class Loaded:
     """What :func:`load_records` found: the observations, and why anything was skipped."""
 
@@ -110,43 +77,63 @@ class _Malformed(ValueError):
 
 
 def load_records(paths: Iterable[str | os.PathLike[str]]) -> Loaded:
-    """Read reports, watch logs and result streams, each file's format detected from it.
+    """Read reports, watch logs, result streams and dataset directories, each file's
+    format detected from it.
 
     A file that cannot be read, and each line, document or result that is not what it
     should be, adds a warning and is skipped; nothing here raises for bad input.
     """
-    reader = _Reader()
-    for path in paths:
-        reader.read_file(os.fsdecode(path))
-    return Loaded(tuple(reader.observations), tuple(reader.warnings))
+    reader = RecordReader()
+    observations = tuple(obs for path in paths for obs in reader.read(path))
+    return Loaded(observations, tuple(reader.warnings))
 
 
-class _Reader:
+class RecordReader:
+    """Reads files one observation at a time, for callers that keep less than all of
+    them (an engine adding them to a database); :func:`load_records` keeps them all.
+    Warnings gather in :attr:`warnings` as the files are read."""
+
     def __init__(self) -> None:
-        self.observations: list[Observation] = []
         self.warnings: list[str] = []
         # One Network object per distinct probe, shared by all of its observations.
         self._networks: dict[tuple[int | None, str | None, str | None], Network] = {}
 
-    def read_file(self, name: str) -> None:
-        try:
-            with open(name, "rb") as file:
-                data = file.read()
-        except OSError as exc:
-            self.warnings.append(f"{name}: cannot read: {exc.strerror or exc}")
-            return
-        found = len(self.observations)
-        self._read_data(name, data)
-        if len(self.observations) == found:
+    def read(self, path: str | os.PathLike[str]) -> Iterator[Observation]:
+        """The observations of one file or dataset directory, in the order they were
+        written."""
+        name = os.fsdecode(path)
+        if os.path.isdir(name):
+            files = dataset_files(name, self.warnings)
+            if not files:
+                return
+            observations = dataset_observations(name, files, self.warnings, self._network_of)
+        else:
+            try:
+                file = open(name, "rb")  # noqa: SIM115 (closed by _read_file)
+            except OSError as exc:
+                self.warnings.append(f"{name}: cannot read: {exc.strerror or exc}")
+                return
+            observations = self._read_file(name, file)
+        found = 0
+        for found, obs in enumerate(observations, 1):  # noqa: B007 (found counts them)
+            yield obs
+        if not found:
             self.warnings.append(f"{name}: no results")
 
-    def _read_data(self, name: str, data: bytes) -> None:
+    def _read_file(self, name: str, file: BinaryIO) -> Iterator[Observation]:
+        with file:
+            try:
+                yield from self._read_data(name, file)
+            except OSError as exc:
+                self.warnings.append(f"{name}: cannot read: {exc.strerror or exc}")
+
+    def _read_data(self, name: str, data: BinaryIO) -> Iterator[Observation]:
         bad = 0
         for where, value, problem in json_records(name, data):
             try:
                 if problem is not None:
                     raise _Malformed(problem)
-                self._record(where, value)
+                yield from self._record(where, value)
             except _Malformed as exc:
                 bad += 1
                 if bad <= _WARNINGS_PER_FILE:
@@ -154,26 +141,26 @@ class _Reader:
         if bad > _WARNINGS_PER_FILE:
             self.warnings.append(f"{name}: {bad - _WARNINGS_PER_FILE} more bad lines skipped")
 
-    def _record(self, where: str, value: Any) -> None:
+    def _record(self, where: str, value: Any) -> Iterator[Observation]:
         """One report, watch record or bare result; ``where`` names it in warnings."""
         if not isinstance(value, dict):
             raise _Malformed(f"expected a JSON object, found {json_type(value)}")
         schema = value.get("schema")
         kind = _READ_SCHEMAS.get(schema) if isinstance(schema, str) else None
         if kind == "report":
-            self._report(where, value)
+            yield from self._report(where, value)
         elif kind == "watch":
             network = self._network(value.get("probe"))
             at = _time(value.get("started_at"), "started_at")
-            self._result(value.get("result"), network, at, _text(value, "run"))
+            yield self._result(value.get("result"), network, at, _text(value, "run"))
         elif schema is not None:
             raise _Malformed(f"unsupported schema {shown(schema)}")
         elif "url" in value:
-            self._result(value, self._network({"asn": value.get("probe_asn")}), None, None)
+            yield self._result(value, self._network({"asn": value.get("probe_asn")}), None, None)
         else:
             raise _Malformed("not a netprobe report, watch record or result")
 
-    def _report(self, where: str, report: dict[str, Any]) -> None:
+    def _report(self, where: str, report: dict[str, Any]) -> Iterator[Observation]:
         network = self._network(report.get("probe"))
         at = _time(report.get("started_at"), "started_at")
         results = report.get("results")
@@ -182,12 +169,14 @@ class _Reader:
         run = report["started_at"] if at else None
         for index, result in enumerate(results):
             try:
-                self._result(result, network, at, run)
+                yield self._result(result, network, at, run)
             except _Malformed as exc:
                 # The other results of the report are still good.
                 self.warnings.append(f"{where}: results[{index}]: {exc}")
 
-    def _result(self, result: Any, network: Network, at: datetime | None, run: str | None) -> None:
+    def _result(
+        self, result: Any, network: Network, at: datetime | None, run: str | None
+    ) -> Observation:
         if not isinstance(result, dict):
             raise _Malformed(f"result is {json_type(result)}, not an object")
         url, verdict = result.get("url"), result.get("verdict")
@@ -196,7 +185,7 @@ class _Reader:
         if verdict not in VERDICTS:
             raise _Malformed(f"unknown verdict {shown(verdict)}")
         blocking, evidence = _text(result, "blocking"), _text(result, "evidence")
-        self.observations.append(Observation(url, network, at, verdict, blocking, evidence, run))
+        return Observation(url, network, at, verdict, blocking, evidence, run)
 
     def _network(self, probe: Any) -> Network:
         if not isinstance(probe, dict):
@@ -204,7 +193,10 @@ class _Reader:
         asn = probe.get("asn")
         if asn is not None and (not isinstance(asn, int) or isinstance(asn, bool) or asn < 0):
             raise _Malformed(f"bad AS number {shown(asn)}")
-        key = (asn, _text(probe, "as_name"), _text(probe, "cc"))
+        return self._network_of(asn, _text(probe, "as_name"), _text(probe, "cc"))
+
+    def _network_of(self, asn: int | None, as_name: str | None, cc: str | None) -> Network:
+        key = (asn, as_name, cc)
         network = self._networks.get(key)
         if network is None:
             network = self._networks[key] = Network(*key)

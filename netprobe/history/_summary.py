@@ -35,6 +35,7 @@ __all__ = [
     "Summary",
     "TargetHistory",
     "summarize",
+    "summary_of",
     "summary_to_json",
 ]
 
@@ -184,16 +185,21 @@ def summarize(observations: Iterable[Observation]) -> Summary:
         networks[asn] = merge_networks(networks.get(asn), obs.network)
         if obs.run is not None:
             runs.setdefault(asn, set()).add(obs.run)
-
-    order = sorted(groups, key=lambda key: (key[0] is None, key[0] or 0, key[1]))
-    targets = tuple(
-        TargetHistory(url, networks[asn], _episodes(groups[asn, url])) for asn, url in order
+    histories = (
+        TargetHistory(url, networks[asn], _episodes(group)) for (asn, url), group in groups.items()
     )
+    return summary_of(histories, {asn: len(ids) for asn, ids in runs.items()})
+
+
+def summary_of(histories: Iterable[TargetHistory], runs: Mapping[int | None, int]) -> Summary:
+    """The summary of histories an engine found, given the distinct runs per ASN: the
+    part of :func:`summarize` shared by every engine. Pure."""
+    targets = tuple(sorted(histories, key=_history_order))
     by_network: dict[int | None, list[TargetHistory]] = {}
     for history in targets:
         by_network.setdefault(history.network.asn, []).append(history)
     summaries = tuple(
-        _network_summary(networks[asn], histories, len(runs.get(asn, ())))
+        _network_summary(histories[0].network, histories, runs.get(asn, 0))
         for asn, histories in by_network.items()
     )
     times = [s.first_seen for s in summaries if s.first_seen] + [
@@ -206,6 +212,11 @@ def summarize(observations: Iterable[Observation]) -> Summary:
         last_seen=max(times, default=None),
         observations=sum(s.observations for s in summaries),
     )
+
+
+def _history_order(history: TargetHistory) -> tuple[bool, int, str]:
+    asn = history.network.asn
+    return asn is None, asn or 0, history.url
 
 
 def _episodes(group: list[Observation]) -> tuple[Episode, ...]:
@@ -263,10 +274,15 @@ def _network_summary(network: Network, histories: list[TargetHistory], runs: int
         first_seen=min(first, default=None),
         last_seen=max(last, default=None),
         latest={verdict: latest[verdict] for verdict in VERDICTS},
-        latest_blockings=dict(latest_blockings.most_common()),
+        latest_blockings=_by_count(latest_blockings),
         ever_interfered=ever_interfered,
-        ever_blockings=dict(ever_blockings.most_common()),
+        ever_blockings=_by_count(ever_blockings),
     )
+
+
+def _by_count(counts: Counter[str]) -> dict[str, int]:
+    """Most targets first, then by name: the same order whatever the reading order."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def summary_to_json(summary: Summary) -> dict[str, Any]:

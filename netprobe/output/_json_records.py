@@ -7,9 +7,11 @@ Shared by the readers of history (``summarize``, ``compare``) and of replay
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO, NamedTuple
 
 __all__ = ["Record", "json_records", "json_type", "shown"]
 
@@ -22,20 +24,30 @@ class Record(NamedTuple):
     """Why the text is no JSON (``value`` is then None)."""
 
 
-def json_records(name: str, data: bytes) -> Iterator[Record]:
-    """The records of one file's ``data``, its format detected from its first line."""
-    start = len(data) - len(data.lstrip())
-    end = data.find(b"\n", start)
+def json_records(name: str, data: bytes | BinaryIO) -> Iterator[Record]:
+    """The records of one file (its bytes, or the file open for reading), its format
+    detected from its first line. JSON Lines are read a line at a time, so a log of any
+    size passes through in little memory; a document is read whole."""
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    number, line = 0, b""
+    for number, line in enumerate(stream, 1):  # noqa: B007 (the loop finds the first line)
+        if line.strip():
+            break
     # json.dumps(indent=...) and jq open a document with a line holding only "{"; a
     # first line that is anything else is the first record of JSON Lines.
-    if data[start : end if end >= 0 else len(data)].strip() == b"{":
+    if line.strip() == b"{":
+        document = line + stream.read()
         try:
-            yield Record(name, json.loads(data))
+            yield Record(name, json.loads(document))
         except (ValueError, RecursionError) as exc:
-            at = f":{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-            yield Record(f"{name}{at}", None, _not_json(exc))
+            lineno = exc.lineno + number - 1 if isinstance(exc, json.JSONDecodeError) else None
+            yield Record(f"{name}:{lineno}" if lineno else name, None, _not_json(exc))
         return
-    for number, line in enumerate(data.split(b"\n"), 1):
+    yield from _lines(name, itertools.chain([(number, line)], enumerate(stream, number + 1)))
+
+
+def _lines(name: str, lines: Iterable[tuple[int, bytes]]) -> Iterator[Record]:
+    for number, line in lines:
         if not line.strip():
             continue
         try:

@@ -41,6 +41,7 @@ from netprobe.model.results import (
     Verdict,
 )
 from netprobe.model.targets import parse_target
+from netprobe.output._json_records import json_records
 from netprobe.output.report import ProbeInfo, build_report, load_schema, write_json
 
 FB, YT, NEWS = "https://www.facebook.com/", "https://www.youtube.com/", "https://news.test/"
@@ -366,7 +367,8 @@ def test_unreadable_files_are_warnings_and_nothing_read_is_empty(tmp_path: Path)
     loaded = load_records([missing, tmp_path])
     assert loaded.empty and loaded.observations == ()
     assert loaded.warnings[0] == f"{missing}: cannot read: No such file or directory"
-    assert loaded.warnings[1].startswith(f"{tmp_path}: cannot read: ")
+    assert loaded.warnings[1] == f"{tmp_path}: a directory without Parquet files, not a dataset"
+    assert len(loaded.warnings) == 2
 
 
 def test_nothing_but_an_empty_file(tmp_path: Path) -> None:
@@ -562,3 +564,18 @@ def test_throttling_has_its_own_colour_and_reads_in_compare(tmp_path: Path) -> N
     assert comparison.targets[0].sentence == (
         "blocked on AS9198 (http.throttled), accessible on AS35168"
     )
+
+
+def test_json_lines_are_read_a_line_at_a_time() -> None:
+    class LinesOnly(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise AssertionError("a log of JSON Lines must not be read whole")
+
+    lines = LinesOnly(b"\n" + b"\n".join(json.dumps(_result(FB)).encode() for _ in range(3)))
+    found = list(json_records("log.jsonl", lines))
+    assert [r.where for r in found] == ["log.jsonl:2", "log.jsonl:3", "log.jsonl:4"]
+
+
+def test_a_document_error_names_its_line_after_blank_lines() -> None:
+    (record,) = json_records("r.json", b'\n\n{\n  "a": 1,\n  oops\n}\n')
+    assert record.where == "r.json:5" and record.value is None

@@ -1,0 +1,112 @@
+"""Reading a Parquet dataset (``netprobe export --dataset``) back as observations.
+
+The pure-Python way, with pyarrow, a file and a batch of rows at a time; the DuckDB
+engine reads the same directory with its own Parquet reader (:mod:`._duckdb`). Both
+take the files in the order of their paths and the rows in the order of each file,
+and map the partition placeholders back: AS number 0 and country ``ZZ`` are unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote
+
+from netprobe.history._observation import Network, Observation
+from netprobe.model.results import VERDICTS
+
+__all__ = ["DATASET_COLUMNS", "dataset_files", "dataset_observations", "skipped_rows"]
+
+DATASET_COLUMNS: Final = (
+    "url",
+    "asn",
+    "as_name",
+    "cc",
+    "measured_at",
+    "run",
+    "verdict",
+    "blocking",
+    "evidence",
+)
+"""The columns a history reads; the others (observations above all) are left on disk."""
+
+_BATCH_ROWS: Final = 65_536
+
+
+def dataset_files(directory: str, warnings: list[str]) -> list[str]:
+    """The Parquet files of a dataset, in the order both engines read them (by path,
+    as a string: the dataset's own partition order); none is a warning."""
+    root = Path(directory)
+    files = sorted(str(p) for p in root.rglob("*.parquet") if not _staged(p.relative_to(root)))
+    if not files:
+        warnings.append(f"{directory}: a directory without Parquet files, not a dataset")
+    return files
+
+
+def _staged(relative: Path) -> bool:
+    # An export in progress writes under .incoming-*/ and moves files in whole.
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def skipped_rows(directory: str, count: int) -> str:
+    """The warning for rows a dataset holds that are not results."""
+    return f"{directory}: {count} rows without a url or with an unknown verdict skipped"
+
+
+def dataset_observations(
+    directory: str,
+    files: list[str],
+    warnings: list[str],
+    network_of: Callable[[int | None, str | None, str | None], Network],
+) -> Iterator[Observation]:
+    """The rows of the dataset in ``directory`` as observations; what cannot be read
+    becomes a warning."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        warnings.append(f"{directory}: a dataset directory needs pip install 'netprobe[scale]'")
+        return
+    skipped = 0
+    for name in files:
+        try:
+            partition = _partition(Path(name).relative_to(directory))
+            parquet = pq.ParquetFile(name)
+            stored = [c for c in DATASET_COLUMNS if c not in partition]
+            for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=stored):
+                column = {c: batch.column(c).to_pylist() for c in stored}
+                for index in range(batch.num_rows):
+                    row = {c: values[index] for c, values in column.items()} | partition
+                    if not row["url"] or row["verdict"] not in VERDICTS:
+                        skipped += 1
+                        continue
+                    yield _observation(row, network_of)
+        except (OSError, ValueError, KeyError) as exc:
+            # pyarrow's errors derive from these: a file that is not Parquet, or lacks
+            # a column, is skipped with the rest of its rows.
+            warnings.append(f"{name}: cannot read: {exc}")
+    if skipped:
+        warnings.append(skipped_rows(directory, skipped))
+
+
+def _partition(relative: Path) -> dict[str, object]:
+    """The ``asn=9198``/``cc=KZ`` values of a file's directories (they are not in it)."""
+    values: dict[str, object] = {}
+    for part in relative.parts[:-1]:
+        key, equals, value = part.partition("=")
+        if equals and key in ("asn", "cc"):
+            values[key] = int(value) if key == "asn" else unquote(value)
+    return values
+
+
+def _observation(
+    row: dict[str, Any], network_of: Callable[[int | None, str | None, str | None], Network]
+) -> Observation:
+    cc = row["cc"]
+    network = network_of(row["asn"] or None, row["as_name"], None if cc == "ZZ" else cc)
+    at = row["measured_at"]
+    moment = None if at is None else at.astimezone(UTC)
+    return Observation(
+        row["url"], network, moment, row["verdict"], row["blocking"], row["evidence"], row["run"]
+    )
