@@ -243,13 +243,15 @@ def _export_ooni(runs: list[ReplayedRun], output: str) -> None:
 
 def _export_dataset(runs: list[ReplayedRun], directory: str) -> None:
     from netprobe.output.dataset import append_rows, dataset_row
+    from netprobe.output.report import iso_time
 
     rows = [
         dataset_row(
             j.result,
             run.probe,
             None if run.kind == "stream" else run.run.started_at,
-            run.run_id or (run.run.started_at.isoformat() if run.kind == "report" else None),
+            # A report's run is its start time as the report writes it, as summarize reads it.
+            run.run_id or (iso_time(run.run.started_at) if run.kind == "report" else None),
             j.previous,
         )
         for run in runs

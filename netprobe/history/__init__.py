@@ -20,7 +20,16 @@ It also puts two vantage points side by side::
                      load_records(["abroad.json"]).observations)
     result.targets[0].sentence  # "blocked on AS9198 (tls.reset), accessible on AS35168"
 
-Reading (``_records``), summarising (``_summary``), comparing (``_compare``) and
+For more results than fit in memory (a year of a volunteer network's data), the
+reduction of results to episodes runs in DuckDB instead (``netprobe[scale]``); the
+rest is shared, so both engines say the same::
+
+    warnings: list[str] = []
+    engine = choose_engine(paths, "auto")    # "python", or "duckdb" for big inputs
+    summary = summarize_files(paths, engine, warnings)  # None when nothing was read
+
+Reading (``_records``, ``_dataset``), the engines (``_engine``, ``_duckdb``),
+summarising (``_summary``), comparing (``_compare``) and
 rendering (``_tables``, ``_timeline_html``, the texts they share in ``_text``) each
 live in a module of their own; everything public is here. The tables and the page
 stay here rather than in :mod:`netprobe.output`: they draw a summary's own records.

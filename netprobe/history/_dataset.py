@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 from netprobe.history._observation import Network, Observation
 from netprobe.model.results import VERDICTS
+from netprobe.output.dataset import parquet_files
 
 __all__ = ["DATASET_COLUMNS", "dataset_files", "dataset_observations", "skipped_rows"]
 
@@ -36,18 +37,12 @@ _BATCH_ROWS: Final = 65_536
 
 
 def dataset_files(directory: str, warnings: list[str]) -> list[str]:
-    """The Parquet files of a dataset, in the order both engines read them (by path,
-    as a string: the dataset's own partition order); none is a warning."""
-    root = Path(directory)
-    files = sorted(str(p) for p in root.rglob("*.parquet") if not _staged(p.relative_to(root)))
+    """The Parquet files of a dataset, in the order both engines read them; none is a
+    warning."""
+    files = parquet_files(directory)
     if not files:
         warnings.append(f"{directory}: a directory without Parquet files, not a dataset")
     return files
-
-
-def _staged(relative: Path) -> bool:
-    # An export in progress writes under .incoming-*/ and moves files in whole.
-    return any(part.startswith(".") for part in relative.parts)
 
 
 def skipped_rows(directory: str, count: int) -> str:

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, Final
 
-from netprobe.history._dataset import dataset_files, dataset_observations
 from netprobe.history._observation import Network, Observation
 from netprobe.model.results import VERDICTS
 from netprobe.output._json_records import json_records, json_type, shown
@@ -103,6 +102,9 @@ class RecordReader:
         written."""
         name = os.fsdecode(path)
         if os.path.isdir(name):
+            # pyarrow and the dataset's columns, only for a dataset.
+            from netprobe.history._dataset import dataset_files, dataset_observations
+
             files = dataset_files(name, self.warnings)
             if not files:
                 return

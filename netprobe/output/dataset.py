@@ -30,7 +30,14 @@ from netprobe import __version__
 from netprobe.model.results import Analysis, TargetResult
 from netprobe.output.report import ProbeInfo, result_to_dict
 
-__all__ = ["COLUMNS", "DATASET_VERSION", "DatasetRow", "append_rows", "dataset_row"]
+__all__ = [
+    "COLUMNS",
+    "DATASET_VERSION",
+    "DatasetRow",
+    "append_rows",
+    "dataset_row",
+    "parquet_files",
+]
 
 DATASET_VERSION: Final = "netprobe.dataset/1"
 """Written in every file's metadata; a change of columns bumps it."""
@@ -96,20 +103,22 @@ def dataset_row(
 
 def append_rows(root: str | os.PathLike[str], rows: Iterable[DatasetRow]) -> tuple[int, int]:
     """Add ``rows`` to the dataset in ``root`` (made if missing), leaving out ids it holds
-    already; returns (rows added, rows that were there)."""
+    already; returns (rows added, rows it held before)."""
     import pyarrow as pa
-    import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
     directory = Path(root)
     directory.mkdir(parents=True, exist_ok=True)
-    held = _ids_in(directory, ds)
     fresh: dict[str, DatasetRow] = {}
     for row in rows:
-        if row["id"] not in held:
-            fresh.setdefault(row["id"], row)
+        fresh.setdefault(row["id"], row)
+    # A row's partition follows from the row itself, so a copy of it can only be in the
+    # same partition: only those partitions' ids are read, not the whole dataset's.
+    held = _ids_in({directory / _partition_of(row) for row in fresh.values()}, pq)
+    fresh = {key: row for key, row in fresh.items() if key not in held}
+    before = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(directory))
     if not fresh:
-        return 0, len(held)
+        return 0, before
     schema = _schema(pa)
     table = pa.Table.from_pylist(list(fresh.values()), schema=schema)
     token = hashlib.sha256("".join(sorted(fresh)).encode()).hexdigest()[:16]
@@ -124,7 +133,23 @@ def append_rows(root: str | os.PathLike[str], rows: Iterable[DatasetRow]) -> tup
         _move_in(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return len(fresh), len(held)
+    return len(fresh), before
+
+
+def _partition_of(row: DatasetRow) -> str:
+    return "/".join(f"{key}={row[key]}" for key in _PARTITIONS)
+
+
+def parquet_files(directory: str | os.PathLike[str]) -> list[str]:
+    """The dataset's files, by path as a string (the dataset's own partition order),
+    leaving out those of an export still moving in (under ``.incoming-*/``)."""
+    root = Path(directory)
+    found = (p for p in root.rglob("*.parquet") if not _hidden(p.relative_to(root)))
+    return sorted(map(str, found))
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def _schema(pa: Any) -> Any:
@@ -137,11 +162,12 @@ def _schema(pa: Any) -> Any:
     return pa.schema(fields, metadata={"netprobe.dataset": DATASET_VERSION})
 
 
-def _ids_in(directory: Path, ds: Any) -> set[str]:
-    if not any(directory.glob("date=*")):
-        return set()
-    dataset = ds.dataset(directory, format="parquet", partitioning="hive")
-    return set(dataset.to_table(columns=["id"]).column("id").to_pylist())
+def _ids_in(partitions: set[Path], pq: Any) -> set[str]:
+    held: set[str] = set()
+    for partition in partitions:
+        for written in partition.glob("*.parquet"):
+            held.update(pq.read_table(written, columns=["id"]).column("id").to_pylist())
+    return held
 
 
 def _move_in(staging: Path, directory: Path) -> None:

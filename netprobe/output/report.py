@@ -35,6 +35,7 @@ __all__ = [
     "ProbeInfo",
     "RenderedResults",
     "build_report",
+    "iso_time",
     "load_schema",
     "report_text",
     "result_schema",
@@ -63,7 +64,8 @@ class ProbeInfo:
     """Why the ASN is unknown, when it is."""
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso_time(moment: datetime | None) -> str | None:
+    """A time as reports write it: ``2026-11-27T09:00:00Z``."""
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
@@ -165,8 +167,8 @@ def watch_record(
     return {
         "schema": WATCH_SCHEMA,
         "run": run_id,
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(run.finished_at),
+        "started_at": iso_time(run.started_at),
+        "finished_at": iso_time(run.finished_at),
         "probe": {**probe, "network": "down" if run.network_down else "up"},
         "result": result,
     }
@@ -239,8 +241,8 @@ def build_report(
     return {
         "schema": SCHEMA_ID,
         "tool": {"name": "netprobe", "version": __version__},
-        "started_at": _iso(run.started_at),
-        "finished_at": _iso(finished),
+        "started_at": iso_time(run.started_at),
+        "finished_at": iso_time(finished),
         "complete": not run.interrupted,
         "notes": list(run.notes),
         "probe": probe_fields,

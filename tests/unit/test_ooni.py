@@ -198,6 +198,31 @@ def test_dataset_rows_are_partitioned_and_never_added_twice(tmp_path: Path) -> N
     assert "203.0.113.9" not in row["observations"]  # the probe's address never goes in
 
 
+def test_a_dataset_tells_the_story_of_the_reports_it_holds(tmp_path: Path) -> None:
+    reports = []
+    for hour, analysis in enumerate((None, Analysis("accessible", None, None))):
+        started = STARTED.replace(hour=9 + hour)
+        run = RunResult(started_at=started, finished_at=started, results=[_result(analysis)])
+        reports.append(tmp_path / f"report-{hour}.json")
+        reports[-1].write_text(json.dumps(build_report(run, PROBE, {})), "utf-8")
+    root = str(tmp_path / "data")
+    exported = CliRunner().invoke(main, ["export", "--dataset", root, *map(str, reports)])
+    assert exported.exit_code == 0, exported.output
+    told = set()
+    for engine in ("python", "duckdb"):
+        for inputs in ([root], list(map(str, reports))):
+            done = CliRunner().invoke(main, ["summarize", *inputs, "--engine", engine])
+            assert done.exit_code == 0, done.output
+            told.add(done.stdout)
+    (story,) = told
+    (target,) = json.loads(story)["targets"]
+    assert [e["verdict"] for e in target["episodes"]] == ["blocked", "accessible"]
+    compared = CliRunner().invoke(main, ["compare", str(reports[1]), root, "--format", "json"])
+    (side_by_side,) = json.loads(compared.stdout)["targets"]
+    assert side_by_side["status"] == "same"
+    assert side_by_side["a"]["run"] == side_by_side["b"]["run"] == "2026-11-29T10:00:05Z"
+
+
 def test_dataset_schema_is_versioned_in_every_file(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
