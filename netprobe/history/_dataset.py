@@ -37,12 +37,39 @@ _BATCH_ROWS: Final = 65_536
 
 
 def dataset_files(directory: str, warnings: list[str]) -> list[str]:
-    """The Parquet files of a dataset, in the order both engines read them; none is a
-    warning."""
+    """The readable Parquet files of a dataset, in the order both engines read them.
+
+    Each file's footer is checked first (it is Parquet, it has the columns, it lies in
+    an ``asn=``/``cc=`` partition): a broken file is a warning and left out, so both
+    engines read the same rows. No file at all is a warning too.
+    """
     files = parquet_files(directory)
     if not files:
         warnings.append(f"{directory}: a directory without Parquet files, not a dataset")
-    return files
+        return []
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        warnings.append(f"{directory}: a dataset directory needs pip install 'netprobe[scale]'")
+        return []
+    readable = []
+    for name in files:
+        problem = _problem(name, directory, pq)
+        if problem:
+            warnings.append(f"{name}: cannot read: {problem}")
+        else:
+            readable.append(name)
+    return readable
+
+
+def _problem(name: str, directory: str, pq: Any) -> str | None:
+    try:
+        partition = _partition(Path(name).relative_to(directory))
+        columns = set(pq.read_schema(name).names) | set(partition)
+    except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+        return str(exc)
+    missing = [c for c in DATASET_COLUMNS if c not in columns]
+    return f"no column {', '.join(missing)}" if missing else None
 
 
 def skipped_rows(directory: str, count: int) -> str:
@@ -58,11 +85,8 @@ def dataset_observations(
 ) -> Iterator[Observation]:
     """The rows of the dataset in ``directory`` as observations; what cannot be read
     becomes a warning."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        warnings.append(f"{directory}: a dataset directory needs pip install 'netprobe[scale]'")
-        return
+    import pyarrow.parquet as pq  # dataset_files found the files with it
+
     skipped = 0
     for name in files:
         try:
@@ -78,8 +102,8 @@ def dataset_observations(
                         continue
                     yield _observation(row, network_of)
         except (OSError, ValueError, KeyError) as exc:
-            # pyarrow's errors derive from these: a file that is not Parquet, or lacks
-            # a column, is skipped with the rest of its rows.
+            # pyarrow's errors derive from these: a file broken past its footer is
+            # skipped with the rest of its rows.
             warnings.append(f"{name}: cannot read: {exc}")
     if skipped:
         warnings.append(skipped_rows(directory, skipped))

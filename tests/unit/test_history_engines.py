@@ -260,11 +260,22 @@ def test_the_estimate_counts_a_report_whole_and_dataset_rows(inputs: list[str]) 
     assert engine_module.python_footprint([*inputs, "/nonexistent"]) == footprint
 
 
-def test_a_broken_dataset_file_is_a_warning_in_both_engines(inputs: list[str]) -> None:
+def test_a_broken_dataset_file_is_left_out_alike_by_both_engines(inputs: list[str]) -> None:
     dataset = Path(inputs[1])
-    broken = next(dataset.rglob("*.parquet")).parent / "part-broken.parquet"
-    broken.write_bytes(b"PAR1 not really")
-    for engine in ("python", "duckdb"):
-        warnings: list[str] = []
-        summarize_files(inputs, engine, warnings)
-        assert any("cannot read" in w and str(dataset) in w for w in warnings), warnings
+    partition = next(dataset.rglob("*.parquet")).parent
+    (partition / "part-broken.parquet").write_bytes(b"PAR1 not really")
+    (partition / "part-other.parquet").write_bytes(Path(inputs[0]).read_bytes())
+
+    def summary(engine: Any, warnings: list[str]) -> Any:
+        found = summarize_files(inputs, engine, warnings)
+        return summary_to_json(found) if found else None
+
+    python, duckdb = _both(summary)
+    assert python == duckdb
+    document, warnings = python
+    assert json.loads(document)["observations"] == len(URLS) * 2 * 6 - 1 + 3
+    broken = [w for w in warnings if "cannot read" in w]
+    assert [w.split(": cannot read")[0] for w in broken] == [
+        str(partition / "part-broken.parquet"),
+        str(partition / "part-other.parquet"),
+    ]
