@@ -49,7 +49,8 @@ CREATE TABLE streamed (
 _DATASET: Final = """
 SELECT
     {base} + (file_index << {bits}) + file_row_number AS seq, url,
-    nullif(asn, 0) AS asn, as_name, nullif(cc, 'ZZ') AS cc,
+    nullif(asn, 0) AS asn, nullif(as_name, '') AS as_name,
+    CASE WHEN cc NOT IN ('', 'ZZ') THEN cc END AS cc,
     measured_at, run, verdict, blocking, evidence
 FROM read_parquet(
     {files}, hive_partitioning = true, union_by_name = true,

@@ -198,7 +198,8 @@ class RecordReader:
         return self._network_of(asn, _text(probe, "as_name"), _text(probe, "cc"))
 
     def _network_of(self, asn: int | None, as_name: str | None, cc: str | None) -> Network:
-        key = (asn, as_name, cc)
+        # An empty name or country says nothing: it is no name, in every engine.
+        key = (asn, as_name or None, cc or None)
         network = self._networks.get(key)
         if network is None:
             network = self._networks[key] = Network(*key)

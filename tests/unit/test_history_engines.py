@@ -40,6 +40,7 @@ NETWORKS = (
     {"asn": 9198, "as_name": None, "cc": None},
     {"asn": 35168, "as_name": None, "cc": "KZ"},
     {"asn": 35168, "as_name": "ASTEL-AS", "cc": None},
+    {"asn": 35168, "as_name": "", "cc": ""},
     {"asn": None, "as_name": None, "cc": None},
 )
 OUTCOMES = (
