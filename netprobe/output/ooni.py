@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from netprobe import __version__
 from netprobe.model.networks import ASInfo
@@ -194,6 +195,15 @@ def _handshake(attempt: TLSObservation) -> dict[str, Any]:
     }
 
 
+def _endpoint(exchange: HTTPObservation) -> str | None:
+    if exchange.address is None:
+        return None
+    parts = urlsplit(exchange.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{exchange.address}]" if ":" in exchange.address else exchange.address
+    return f"{host}:{port}"
+
+
 def _request(exchange: HTTPObservation) -> dict[str, Any]:
     response: dict[str, Any] | None = None
     if exchange.status is not None:
@@ -208,6 +218,10 @@ def _request(exchange: HTTPObservation) -> dict[str, Any]:
         }
     return {
         "failure": exchange.failure,
+        # As probe-cli writes it: the endpoint the request went to (OONI's pipeline
+        # takes an HTTP observation's address and port from it).
+        "network": "tcp",
+        "address": _endpoint(exchange),
         "request": {
             "method": "GET",
             "url": exchange.url,

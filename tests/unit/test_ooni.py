@@ -98,6 +98,7 @@ def test_a_measurement_is_valid_and_redacted() -> None:
     assert keys["tls_handshakes"][1]["no_tls_verify"] is True
     # Newest first, and the body as OONI writes bytes that are not UTF-8.
     assert [r["failure"] for r in keys["requests"]] == ["connection_reset", None]
+    assert [(r["network"], r["address"]) for r in keys["requests"]] == [("tcp", f"{IP}:443")] * 2
     older = keys["requests"][1]["response"]
     assert older["code"] == 200 and older["body"]["format"] == "base64"
     assert keys["requests"][0]["response"] is None
