@@ -57,7 +57,7 @@ BODY_CAP_MB = 1.0  # netprobe's read cap per body (netprobe._defaults.BODY_CAP)
 # is the longest stall: no other target's step could run meanwhile, garbage collection
 # included), then reports the peak RSS, the exit status and that stall on stderr.
 _DRIVER = """
-import asyncio, json, resource, sys, time
+import asyncio, json, sys, time
 worst = [0.0]
 run = asyncio.events.Handle._run
 def timed(handle):
@@ -71,7 +71,9 @@ try:
     rc = 0
 except SystemExit as exc:
     rc = exc.code if isinstance(exc.code, int) else 1
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss, which Linux carries over exec from the parent process.
+with open("/proc/self/status") as status:
+    rss = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
 sys.stderr.write(json.dumps({"rc": rc, "rss_mb": rss, "stall_ms": worst[0] * 1000}) + "\\n")
 """
 

@@ -43,14 +43,17 @@ _RSS_MARK = "netprobe-test-peak-rss:"
 # Runs netprobe's command line in this process, then reports its peak RSS on stderr and
 # exits with its status. An exception other than SystemExit propagates: a traceback.
 _DRIVER = f"""
-import json, resource, sys
+import json, sys
 from netprobe.cli import main
 try:
     main(sys.argv[1:], prog_name="netprobe")
     code = 0
 except SystemExit as exc:
     code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the process that started
+# this one (pytest, with whatever it has imported), VmHWM is this program's own.
+with open("/proc/self/status") as status:
+    peak = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:")) / 1024
 sys.stderr.write("\\n{_RSS_MARK}" + json.dumps(peak) + "\\n")
 sys.exit(code)
 """
