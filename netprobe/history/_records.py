@@ -1,6 +1,7 @@
-"""Reading reports, watch logs and result streams into flat observations.
+"""Reading reports, watch logs, result streams and datasets into flat observations.
 
-Three kinds of input, told apart per file and per record:
+Three kinds of file, told apart per file and per record, and dataset directories
+(``netprobe export --dataset``, read by :mod:`._dataset`):
 
 - a report (``schema: "netprobe.report/2"``, or ``/1``), pretty-printed as ``netprobe run -o``
   writes it or compact on one line: every result is an observation at the run's
@@ -11,9 +12,9 @@ Three kinds of input, told apart per file and per record:
   time and only ``probe_asn`` to name the network.
 
 Only what a history needs is kept (url, verdict, blocking, evidence): the raw DNS,
-TCP, TLS and HTTP observations are dropped as soon as a record is parsed. Bad input
-never raises: each malformed line, document or result becomes a ``FILE:LINE: reason``
-warning and is skipped.
+TCP, TLS and HTTP observations are dropped as soon as a record is parsed. JSON Lines
+are read a line at a time. Bad input never raises: each malformed line, document or
+result becomes a ``FILE:LINE: reason`` warning and is skipped.
 """
 
 from __future__ import annotations
