@@ -134,6 +134,9 @@ def _database(memory_limit: str) -> Iterator[_Database]:
         connection = duckdb.connect(os.path.join(scratch, "netprobe.duckdb"), config=config)
         try:
             connection.execute("SET TimeZone = 'UTC'")
+            # DuckDB draws it on stdout when Python runs without a script (python -c,
+            # embedded): in the middle of the JSON.
+            connection.execute("SET enable_progress_bar = false")
             yield _Database(connection)
         finally:
             connection.close()
@@ -144,6 +147,7 @@ class _Database:
         self._connection = connection
         self._connection.execute(_OBSERVATIONS)
         self._seq = 0
+        self._rows = 0
         self._datasets: list[str] = []
 
     def load(self, paths: Sequence[str], warnings: list[str]) -> bool:
@@ -157,7 +161,7 @@ class _Database:
         warnings.extend(reader.warnings)
         union = " UNION ALL ".join(["SELECT * FROM streamed", *self._datasets])
         self._connection.execute(f"CREATE TEMP VIEW observations AS {union}")
-        return bool(self._connection.execute("SELECT count(*) FROM observations").fetchall()[0][0])
+        return self._rows > 0
 
     def _stream(self, observations: Iterator[Observation]) -> None:
         import pyarrow as pa
@@ -174,6 +178,7 @@ class _Database:
     def _insert(self, pa: Any, batch: list[Observation]) -> None:
         first = self._seq
         self._seq += len(batch)
+        self._rows += len(batch)
         table = pa.table(
             {
                 "seq": pa.array(range(first, self._seq), pa.int64()),
@@ -198,15 +203,15 @@ class _Database:
             return
         query = _DATASET.format(base=self._seq, bits=_FILE_ROWS_BITS, files=_sql_list(files))
         valid = f"url <> '' AND verdict IN {_sql_list(VERDICTS, brackets='()')}"
+        counting = f"SELECT count(*) FILTER (WHERE {valid}), count(*) FROM ({query})"
         try:
-            skipped = self._connection.execute(
-                f"SELECT count(*) FILTER (WHERE NOT coalesce({valid}, false)) FROM ({query})"
-            ).fetchall()[0][0]
+            ((rows, every),) = self._connection.execute(counting).fetchall()
         except duckdb.Error as exc:
             warnings.append(f"{directory}: cannot read: {exc}")
             return
-        if skipped:
-            warnings.append(skipped_rows(directory, skipped))
+        if every > rows:
+            warnings.append(skipped_rows(directory, every - rows))
+        self._rows += rows
         self._datasets.append(f"SELECT * FROM ({query}) WHERE {valid}")
         self._seq += len(files) << _FILE_ROWS_BITS
 
