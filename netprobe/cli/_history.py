@@ -18,7 +18,7 @@ from netprobe.cli._app import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from netprobe.analysis.replay import ReplayedRun
     from netprobe.history import Engine
@@ -203,70 +203,93 @@ def export_command(
         die(EXIT_USAGE, "say which format to export: --ooni -o OUT, or --dataset DIR")
     if ooni and not output:
         die(EXIT_USAGE, "--ooni needs -o OUT (a .jsonl or .jsonl.gz file)")
-    from netprobe.analysis.replay import load_runs
-    from netprobe.errors import ReplayError
 
     def skipped(reason: str) -> None:
         click.echo(f"netprobe: warning: {sanitized(reason)} (skipped)", err=True)
 
-    try:
-        runs = load_runs(files, skip=skipped)
-    except ReplayError as exc:
-        die(EXIT_USAGE, sanitized(str(exc)))
+    runs = _runs_by_file(files, skipped)
     if dataset is not None:
         _export_dataset(runs, dataset)
     elif output is not None:
         _export_ooni(runs, output)
 
 
-def _export_ooni(runs: list[ReplayedRun], output: str) -> None:
+def _runs_by_file(files: Sequence[str], skip: Callable[[str], None]) -> Iterator[list[ReplayedRun]]:
+    """The runs of each file in turn, judged again: memory holds one file's results at a
+    time, not all of them. No result in any file is a usage error."""
+    from netprobe.analysis.replay import load_runs
+    from netprobe.errors import ReplayError
+
+    read = False
+    for name in files:
+        try:
+            runs = load_runs([name], skip=skip)
+        except ReplayError:
+            continue  # skip has said why: the file holds no result
+        read = True
+        yield runs
+    if not read:
+        die(EXIT_USAGE, sanitized(f"no results could be read from {', '.join(files)}"))
+
+
+def _export_ooni(files: Iterator[list[ReplayedRun]], output: str) -> None:
     import gzip
     import json
 
-    from netprobe.output._files import write_atomically
+    from netprobe.output._files import atomic_writer
     from netprobe.output.ooni import ooni_measurement
 
-    lines = [
-        json.dumps(ooni_measurement(j.result, run.probe, run.run.started_at, j.previous))
-        for run in runs
-        for j in run.results
-    ]
-    data = ("\n".join(lines) + "\n").encode("utf-8")
-    if output.endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
+    written = 0
     try:
-        write_atomically(output, data)
+        with atomic_writer(output) as file:
+            gzipped = (
+                gzip.GzipFile(fileobj=file, mode="wb", mtime=0) if output.endswith(".gz") else None
+            )
+            write = gzipped.write if gzipped else file.write
+            for runs in files:
+                for run in runs:
+                    for j in run.results:
+                        line = ooni_measurement(j.result, run.probe, run.run.started_at, j.previous)
+                        write(json.dumps(line).encode("utf-8") + b"\n")
+                        written += 1
+            if gzipped:
+                gzipped.close()  # gzip's trailer; the file itself is synced and renamed after
     except OSError as exc:
         die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
-    click.echo(f"netprobe: {len(lines)} measurements written to {output}", err=True)
+    click.echo(f"netprobe: {written} measurements written to {output}", err=True)
 
 
-def _export_dataset(runs: list[ReplayedRun], directory: str) -> None:
+def _export_dataset(files: Iterator[list[ReplayedRun]], directory: str) -> None:
+    """Each file's rows appended in turn: an export cut short keeps the files done, and
+    running it again adds only what is missing."""
     from netprobe.output.dataset import append_rows, dataset_row
     from netprobe.output.report import iso_time
 
-    rows = [
-        dataset_row(
-            j.result,
-            run.probe,
-            None if run.kind == "stream" else run.run.started_at,
-            # A report's run is its start time as the report writes it, as summarize reads it.
-            run.run_id or (iso_time(run.run.started_at) if run.kind == "report" else None),
-            j.previous,
-        )
-        for run in runs
-        for j in run.results
-    ]
-    try:
-        added, held = append_rows(directory, rows)
-    except ImportError:
-        die(EXIT_FAILED, "--dataset needs pyarrow: pip install 'netprobe[scale]'")
-    except OSError as exc:
-        die(EXIT_FAILED, f"cannot write to {directory}: {exc.strerror or exc}")
-    already = len(rows) - added
+    added = read = in_all = 0
+    for runs in files:
+        rows = [
+            dataset_row(
+                j.result,
+                run.probe,
+                None if run.kind == "stream" else run.run.started_at,
+                # A report's run is its start time as the report writes it, as summarize
+                # reads it.
+                run.run_id or (iso_time(run.run.started_at) if run.kind == "report" else None),
+                j.previous,
+            )
+            for run in runs
+            for j in run.results
+        ]
+        try:
+            now_added, before = append_rows(directory, rows)
+        except ImportError:
+            die(EXIT_FAILED, "--dataset needs pyarrow: pip install 'netprobe[scale]'")
+        except OSError as exc:
+            die(EXIT_FAILED, f"cannot write to {directory}: {exc.strerror or exc}")
+        added, read, in_all = added + now_added, read + len(rows), before + now_added
     click.echo(
-        f"netprobe: {added} rows added to {directory} ({already} held already; "
-        f"{held + added} in all)",
+        f"netprobe: {added} rows added to {directory} ({read - added} held already; "
+        f"{in_all} in all)",
         err=True,
     )
 

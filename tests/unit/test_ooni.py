@@ -252,3 +252,28 @@ def test_the_readme_lists_the_dataset_columns() -> None:
     table = readme.split("| column | type | meaning |\n|---|---|---|\n", 1)[1].split("\n\n")[0]
     documented = [line.split("|")[1:4] for line in table.splitlines()]
     assert [(n.strip(" `"), t.strip(), m.strip()) for n, t, m in documented] == list(COLUMNS)
+
+
+def test_nothing_readable_writes_nothing_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n", "utf-8")
+    out = tmp_path / "ooni.jsonl.gz"
+    done = CliRunner().invoke(main, ["export", "--ooni", str(bad), "-o", str(out)])
+    assert done.exit_code == 2
+    assert f"no results could be read from {bad}" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl"]  # no half-written file
+
+
+def test_export_goes_file_by_file_and_keeps_what_it_could_read(tmp_path: Path) -> None:
+    import pyarrow.dataset as ds
+
+    report = _saved_report(tmp_path)
+    missing = tmp_path / "missing.json"
+    root = tmp_path / "data"
+    done = CliRunner().invoke(main, ["export", "--dataset", str(root), str(missing), str(report)])
+    assert done.exit_code == 0, done.output
+    assert f"{missing}: cannot read" in done.stderr
+    assert "1 rows added" in done.stderr and "1 in all" in done.stderr
+    again = CliRunner().invoke(main, ["export", "--dataset", str(root), str(report), str(report)])
+    assert "0 rows added" in again.stderr and "(2 held already; 1 in all)" in again.stderr
+    assert ds.dataset(root, format="parquet", partitioning="hive").count_rows() == 1
