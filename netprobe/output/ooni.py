@@ -157,12 +157,25 @@ def _query(query: DNSObservation, networks: Mapping[str, ASInfo]) -> dict[str, A
         "failure": query.failure,
         "hostname": query.domain,
         "query_type": query.query_type,
+        "rcode": _rcode(query.rcode),
         "resolver_address": rest.partition("#")[0] if transport in ("udp", "tcp") else rest,
         "resolver_hostname": None,
         "resolver_port": None,
         "t0": _seconds(query.t0),
         "t": _seconds(_ended(query)),
     }
+
+
+def _rcode(name: str | None) -> int | None:
+    """The reply's code as the number OONI writes (netprobe keeps its name: NXDOMAIN)."""
+    if name is None:
+        return None
+    import dns.rcode
+
+    try:
+        return int(dns.rcode.from_text(name))
+    except (ValueError, dns.rcode.UnknownRcode):
+        return None
 
 
 def _connect(attempt: TCPObservation) -> dict[str, Any]:

@@ -89,6 +89,7 @@ def test_a_measurement_is_valid_and_redacted() -> None:
     # Only the probe's own queries; control answers are netprobe's control view.
     (query,) = keys["queries"]
     assert query["engine"] == "udp" and query["resolver_address"] == "192.0.2.53:53"
+    assert query["rcode"] == 0  # NOERROR, as a number
     assert [a["answer_type"] for a in query["answers"]] == ["CNAME", "A"]
     assert query["answers"][1] == {
         "answer_type": "A", "ipv4": IP, "ttl": 300, "asn": 15133, "as_org_name": "EDGECAST"
