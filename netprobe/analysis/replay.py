@@ -23,10 +23,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, BinaryIO, Final, Literal, Union, get_args, get_origin, get_type_hints
 
 from netprobe.analysis import analyse, shared_untrusted_issuers
 from netprobe.analysis._service import judge_services
@@ -67,6 +67,7 @@ __all__ = [
     "ReplayError",
     "ReplayedRun",
     "change_text",
+    "iter_runs",
     "load_runs",
     "records",
     "report",
@@ -121,24 +122,37 @@ def load_runs(
     """Every run in these files, each result judged again. Raises :class:`ReplayError` at
     the first bad file, line or result; with ``skip``, hands it its message instead and
     goes on without it (a file with no result at all still raises)."""
-    runs: list[ReplayedRun] = []
+    return list(iter_runs(paths, skip))
+
+
+def iter_runs(
+    paths: Iterable[str | os.PathLike[str]], skip: Callable[[str], None] | None = None
+) -> Iterator[ReplayedRun]:
+    """As :func:`load_runs`, a run at a time: each run is judged and handed on as soon as
+    its file has moved past it (a report; a watch log's run, its consecutive lines; a
+    result stream at the file's end), so a log of a year's runs passes through in the
+    memory of one run."""
     names = [os.fsdecode(path) for path in paths]
+    found_any = False
     for name in names:
         try:
-            with open(name, "rb") as file:
-                data = file.read()
+            file = open(name, "rb")  # noqa: SIM115 (closed below, as the generator ends)
         except OSError as exc:
             _bad(ReplayError(f"{name}: cannot read: {exc.strerror or exc}"), skip)
             continue
-        found = _Gathering(name).runs(data, skip)
+        found = False
+        with file:
+            try:
+                for replayed in _Gathering(name).runs(file, skip):
+                    _judge(replayed, skip)
+                    found = found_any = True
+                    yield replayed
+            except OSError as exc:
+                _bad(ReplayError(f"{name}: cannot read: {exc.strerror or exc}"), skip)
         if not found:
             _bad(ReplayError(f"{name}: no results"), skip)
-        runs.extend(found)
-    for replayed in runs:
-        _judge(replayed, skip)
-    if not runs:
+    if not found_any:
         raise ReplayError(f"no results could be read from {', '.join(names)}")
-    return runs
 
 
 def _bad(error: ReplayError, skip: Callable[[str], None] | None) -> None:
@@ -148,23 +162,31 @@ def _bad(error: ReplayError, skip: Callable[[str], None] | None) -> None:
 
 
 class _Gathering:
-    """One file's records gathered into runs, in order."""
+    """One file's records gathered into runs, each handed on once complete."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.found: list[ReplayedRun] = []
+        self.watched: ReplayedRun | None = None
+        """The watch run whose lines are being read."""
         self.stream: ReplayedRun | None = None
-        self.watched: dict[str, ReplayedRun] = {}
+        """Bare results: one run, complete at the file's end."""
 
-    def runs(self, data: bytes, skip: Callable[[str], None] | None) -> list[ReplayedRun]:
-        for where, value, problem in json_records(self.name, data):
+    def runs(self, file: BinaryIO, skip: Callable[[str], None] | None) -> Iterator[ReplayedRun]:
+        for where, value, problem in json_records(self.name, file):
             try:
-                self._take(where, value, problem)
+                yield from self._take(where, value, problem)
             except ReplayError as exc:
                 _bad(exc, skip)
-        return self.found
+        yield from self._finished()
+        if self.stream is not None:
+            yield self.stream
 
-    def _take(self, where: str, value: Any, problem: str | None) -> None:
+    def _finished(self) -> Iterator[ReplayedRun]:
+        if self.watched is not None:
+            yield self.watched
+            self.watched = None
+
+    def _take(self, where: str, value: Any, problem: str | None) -> Iterator[ReplayedRun]:
         if problem is not None:
             raise ReplayError(f"{where}: {problem}")
         if not isinstance(value, dict):
@@ -173,14 +195,16 @@ class _Gathering:
         if isinstance(schema, str) and schema in _OLDER:
             raise ReplayError(f"{where}: {_OLDER[schema]}")
         if schema == SCHEMA_ID:
-            self.found.append(_report_run(where, value))
+            report_run = _report_run(where, value)
+            yield from self._finished()
+            yield report_run
         elif schema == WATCH_SCHEMA:
             run_id = _field(value, "run", str, where)
-            replayed = self.watched.get(run_id)
-            if replayed is None:
-                replayed = self.watched[run_id] = _watch_run(where, run_id, value)
-                self.found.append(replayed)
-            replayed._saved.append((f"{where}: result", value.get("result")))
+            if self.watched is None or self.watched.run_id != run_id:
+                started = _watch_run(where, run_id, value)
+                yield from self._finished()
+                self.watched = started
+            self.watched._saved.append((f"{where}: result", value.get("result")))
         elif schema is not None:
             raise ReplayError(f"{where}: unsupported schema {shown(schema)}")
         elif "url" in value:
@@ -188,7 +212,6 @@ class _Gathering:
                 self.stream = ReplayedRun(
                     self.name, "stream", RunResult(datetime.now(UTC)), _NO_PROBE
                 )
-                self.found.append(self.stream)
             self.stream._saved.append((where, value))
         else:
             raise ReplayError(f"{where}: not a netprobe report, watch record or result")

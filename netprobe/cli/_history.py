@@ -207,79 +207,60 @@ def export_command(
     def skipped(reason: str) -> None:
         click.echo(f"netprobe: warning: {sanitized(reason)} (skipped)", err=True)
 
-    runs = _runs_by_file(files, skipped)
+    from netprobe.analysis.replay import iter_runs
+
+    runs = iter_runs(files, skip=skipped)
     if dataset is not None:
         _export_dataset(runs, dataset)
     elif output is not None:
         _export_ooni(runs, output)
 
 
-def _runs_by_file(files: Sequence[str], skip: Callable[[str], None]) -> Iterator[list[ReplayedRun]]:
-    """The runs of each file in turn, judged again: memory holds one file's results at a
-    time, not all of them. No result in any file is a usage error."""
-    from netprobe.analysis.replay import load_runs
-    from netprobe.errors import ReplayError
-
-    read = False
-    for name in files:
-        try:
-            runs = load_runs([name], skip=skip)
-        except ReplayError:
-            continue  # skip has said why: the file holds no result
-        read = True
-        yield runs
-    if not read:
-        die(EXIT_USAGE, sanitized(f"no results could be read from {', '.join(files)}"))
-
-
-def _export_ooni(files: Iterator[list[ReplayedRun]], output: str) -> None:
+def _export_ooni(runs: Iterator[ReplayedRun], output: str) -> None:
     import gzip
     import json
 
+    from netprobe.errors import ReplayError
     from netprobe.output._files import atomic_writer
     from netprobe.output.ooni import ooni_measurement
 
     written = 0
     try:
         with atomic_writer(output) as file:
-            gzipped = (
-                gzip.GzipFile(fileobj=file, mode="wb", mtime=0) if output.endswith(".gz") else None
-            )
+            gzipped = None
+            if output.endswith(".gz"):
+                gzipped = gzip.GzipFile(fileobj=file, mode="wb", mtime=0)
             write = gzipped.write if gzipped else file.write
-            for runs in files:
-                for run in runs:
-                    for j in run.results:
-                        line = ooni_measurement(j.result, run.probe, run.run.started_at, j.previous)
-                        write(json.dumps(line).encode("utf-8") + b"\n")
-                        written += 1
+            for run in runs:
+                for j in run.results:
+                    line = ooni_measurement(j.result, run.probe, run.run.started_at, j.previous)
+                    write(json.dumps(line).encode("utf-8") + b"\n")
+                    written += 1
             if gzipped:
                 gzipped.close()  # gzip's trailer; the file itself is synced and renamed after
+    except ReplayError as exc:  # nothing could be read: nothing was written
+        die(EXIT_USAGE, sanitized(str(exc)))
     except OSError as exc:
         die(EXIT_FAILED, f"cannot write {output}: {exc.strerror or exc}")
     click.echo(f"netprobe: {written} measurements written to {output}", err=True)
 
 
-def _export_dataset(files: Iterator[list[ReplayedRun]], directory: str) -> None:
-    """Each file's rows appended in turn: an export cut short keeps the files done, and
-    running it again adds only what is missing."""
-    from netprobe.output.dataset import append_rows, dataset_row
+_DATASET_BATCH_ROWS = 10_000
+"""Rows appended at a time: memory holds a batch (and the run being read), not the
+whole export."""
+
+
+def _export_dataset(runs: Iterator[ReplayedRun], directory: str) -> None:
+    """Rows appended in batches as the runs are read: an export cut short keeps the
+    batches done, and running it again adds only what is missing."""
+    from netprobe.errors import ReplayError
+    from netprobe.output.dataset import DatasetRow, append_rows, dataset_row
     from netprobe.output.report import iso_time
 
     added = read = in_all = 0
-    for runs in files:
-        rows = [
-            dataset_row(
-                j.result,
-                run.probe,
-                None if run.kind == "stream" else run.run.started_at,
-                # A report's run is its start time as the report writes it, as summarize
-                # reads it.
-                run.run_id or (iso_time(run.run.started_at) if run.kind == "report" else None),
-                j.previous,
-            )
-            for run in runs
-            for j in run.results
-        ]
+
+    def append(rows: list[DatasetRow]) -> None:
+        nonlocal added, read, in_all
         try:
             now_added, before = append_rows(directory, rows)
         except ImportError:
@@ -287,6 +268,22 @@ def _export_dataset(files: Iterator[list[ReplayedRun]], directory: str) -> None:
         except OSError as exc:
             die(EXIT_FAILED, f"cannot write to {directory}: {exc.strerror or exc}")
         added, read, in_all = added + now_added, read + len(rows), before + now_added
+
+    batch: list[DatasetRow] = []
+    try:
+        for run in runs:
+            # A report's run is its start time as the report writes it, as summarize reads it.
+            run_id = run.run_id or (iso_time(run.run.started_at) if run.kind == "report" else None)
+            measured_at = None if run.kind == "stream" else run.run.started_at
+            for j in run.results:
+                batch.append(dataset_row(j.result, run.probe, measured_at, run_id, j.previous))
+            if len(batch) >= _DATASET_BATCH_ROWS:
+                append(batch)
+                batch = []
+    except ReplayError as exc:  # nothing could be read
+        die(EXIT_USAGE, sanitized(str(exc)))
+    if batch:
+        append(batch)
     click.echo(
         f"netprobe: {added} rows added to {directory} ({read - added} held already; "
         f"{in_all} in all)",

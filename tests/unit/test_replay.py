@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netprobe.analysis import analyse
-from netprobe.analysis.replay import change_text, load_runs, records, report
+from netprobe.analysis.replay import change_text, iter_runs, load_runs, records, report
 from netprobe.cli import main
 from netprobe.errors import ReplayError
 from netprobe.model.addresses import parse_networks
@@ -190,6 +190,26 @@ def test_a_watch_log_stays_a_watch_log(tmp_path: Path) -> None:
     assert [r["schema"] for r in again] == ["netprobe.watch/2"] * 2
     assert [r["result"]["url"] for r in again] == [f"http://{SITE}/b", f"http://{SITE}/a"]
     assert all(r["result"]["verdict"] == "blocked" for r in again)
+
+
+def test_a_watch_log_is_read_a_run_at_a_time(tmp_path: Path) -> None:
+    result = _result(_page(f"http://{SITE}/", BLOCKPAGE), RunContext(), {})
+    run = RunResult(started_at=STARTED, finished_at=STARTED, results=[result])
+    lines = [
+        json.dumps(watch_record(run, PROBE, run_id, result_to_dict(result, 9198)))
+        for run_id in ("r1", "r1", "r2", "r1")
+    ]
+    log = tmp_path / "watch.jsonl"
+    log.write_text("\n".join([*lines, "not json"]) + "\n", "utf-8")
+    said: list[str] = []
+    runs = iter_runs([log], skip=said.append)
+    first = next(runs)
+    # Handed on when r2 began, before the rest of the file was read.
+    assert (first.run_id, len(first.results), said) == ("r1", 2, [])
+    rest = list(runs)
+    # A run id seen again after another run is a run of its own: runs are consecutive lines.
+    assert [(r.run_id, len(r.results)) for r in rest] == [("r2", 1), ("r1", 1)]
+    assert said == [f"{log}:5: not valid JSON (Expecting value at column 1)"]
 
 
 # -- bad input --------------------------------------------------------------------------------
