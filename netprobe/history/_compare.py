@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from netprobe.history._observation import by_asn
 from netprobe.history._records import Network, Observation, iso, merge_networks, network_json
 
 __all__ = [
@@ -103,8 +104,7 @@ def side_of(observations: Iterable[Observation]) -> Side:
         if known is None or _not_earlier(obs, known):
             latest[obs.url] = obs
         networks[obs.network.asn] = merge_networks(networks.get(obs.network.asn), obs.network)
-    order = sorted(networks, key=lambda asn: (asn is None, asn or 0))
-    return Side(latest, tuple(networks[asn] for asn in order))
+    return Side(latest, tuple(networks[asn] for asn in sorted(networks, key=by_asn)))
 
 
 def _not_earlier(obs: Observation, known: Observation) -> bool:

@@ -25,7 +25,8 @@ from typing import Any, Final
 
 from netprobe.history._compare import Side
 from netprobe.history._dataset import dataset_files, skipped_rows
-from netprobe.history._records import Network, Observation, RecordReader
+from netprobe.history._observation import Network, Observation, by_asn
+from netprobe.history._records import RecordReader
 from netprobe.history._summary import Episode, Summary, TargetHistory, summary_of
 from netprobe.model.results import VERDICTS
 
@@ -83,16 +84,13 @@ def duckdb_side(
     with _database(memory_limit) as db:
         if not db.load(paths, warnings):
             return None
-        db.run("latest.sql")
+        found = db.rows("latest.sql")
         networks = _networks(db.rows("networks.sql"))
         latest = {
             url: Observation(url, networks[asn], _utc(at), verdict, blocking, evidence, run)
-            for url, asn, at, run, verdict, blocking, evidence in db.rows(
-                "SELECT * FROM latest", literal=True
-            )
+            for url, asn, at, run, verdict, blocking, evidence in found
         }
-        order = sorted(networks, key=lambda asn: (asn is None, asn or 0))
-        return Side(latest, tuple(networks[asn] for asn in order))
+        return Side(latest, tuple(networks[asn] for asn in sorted(networks, key=by_asn)))
 
 
 def _networks(rows: list[tuple[Any, ...]]) -> dict[int | None, Network]:
@@ -218,11 +216,9 @@ class _Database:
     def run(self, name: str) -> None:
         self._connection.execute(_sql(name))
 
-    def rows(self, query: str, *, literal: bool = False) -> list[tuple[Any, ...]]:
-        """The rows of a query in ``netprobe/sql/duckdb/`` (or of ``query`` itself)."""
-        rows: list[tuple[Any, ...]] = self._connection.execute(
-            query if literal else _sql(query)
-        ).fetchall()
+    def rows(self, name: str) -> list[tuple[Any, ...]]:
+        """The rows of the last statement of ``name`` in ``netprobe/sql/duckdb/``."""
+        rows: list[tuple[Any, ...]] = self._connection.execute(_sql(name)).fetchall()
         return rows
 
 

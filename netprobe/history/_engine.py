@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 from netprobe.errors import EngineError
 from netprobe.history._compare import Comparison, Side, compare_sides, side_of
-from netprobe.history._records import RecordReader
+from netprobe.history._records import load_records
 from netprobe.history._summary import Summary, summarize
 
 __all__ = [
@@ -90,10 +90,9 @@ def summarize_files(
         from netprobe.history._duckdb import duckdb_summary
 
         return duckdb_summary(paths, warnings)
-    reader = RecordReader()
-    observations = [obs for path in paths for obs in reader.read(path)]
-    warnings.extend(reader.warnings)
-    return summarize(observations) if observations else None
+    loaded = load_records(paths)
+    warnings.extend(loaded.warnings)
+    return None if loaded.empty else summarize(loaded.observations)
 
 
 def compare_files(
@@ -111,10 +110,9 @@ def _side(paths: Sequence[str], engine: str, warnings: list[str]) -> Side | None
         from netprobe.history._duckdb import duckdb_side
 
         return duckdb_side(paths, warnings)
-    reader = RecordReader()
-    observations = [obs for path in paths for obs in reader.read(path)]
-    warnings.extend(reader.warnings)
-    return side_of(observations) if observations else None
+    loaded = load_records(paths)
+    warnings.extend(loaded.warnings)
+    return None if loaded.empty else side_of(loaded.observations)
 
 
 def available_memory() -> int | None:

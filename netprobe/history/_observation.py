@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Network", "Observation"]
+__all__ = ["Network", "Observation", "by_asn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +42,8 @@ class Observation:
     evidence: str | None
     run: str | None
     """The watch run id; a report's ``started_at``; None for a result stream."""
+
+
+def by_asn(asn: int | None) -> tuple[bool, int]:
+    """Sort key: networks by AS number, the unknown one last."""
+    return asn is None, asn or 0

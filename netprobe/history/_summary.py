@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from netprobe.history._observation import by_asn
 from netprobe.history._records import (
     Network,
     Observation,
@@ -214,9 +215,8 @@ def summary_of(histories: Iterable[TargetHistory], runs: Mapping[int | None, int
     )
 
 
-def _history_order(history: TargetHistory) -> tuple[bool, int, str]:
-    asn = history.network.asn
-    return asn is None, asn or 0, history.url
+def _history_order(history: TargetHistory) -> tuple[tuple[bool, int], str]:
+    return by_asn(history.network.asn), history.url
 
 
 def _episodes(group: list[Observation]) -> tuple[Episode, ...]:

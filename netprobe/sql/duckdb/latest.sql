@@ -1,5 +1,6 @@
 -- One side of `compare`: each target's latest observation (by time; untimed ones rank
--- after timed ones; between equals the one read last), and the side's networks.
+-- after timed ones; between equals the one read last). networks.sql then reads the
+-- side's networks from `kept`.
 CREATE OR REPLACE TEMP TABLE latest AS
 SELECT url, asn, measured_at, run, verdict, blocking, evidence
 FROM observations
@@ -9,3 +10,5 @@ QUALIFY row_number() OVER (
 
 -- compare reads every observation, duplicates too: networks.sql runs over all of them.
 CREATE OR REPLACE TEMP VIEW kept AS SELECT * FROM observations;
+
+SELECT url, asn, measured_at, run, verdict, blocking, evidence FROM latest;
