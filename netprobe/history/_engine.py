@@ -115,19 +115,88 @@ def _side(paths: Sequence[str], engine: str, warnings: list[str]) -> Side | None
     return None if loaded.empty else side_of(loaded.observations)
 
 
-def available_memory() -> int | None:
-    """Memory the system can give without swapping (Linux's MemAvailable), if known."""
+def available_memory(root: str = "/") -> int | None:
+    """The memory this process can still have, if known: the least of what the system
+    has free (Linux's MemAvailable), what its memory cgroup allows beyond what the group
+    uses (a container's limit, cgroup v2 or v1), and its address-space limit (``ulimit
+    -v``) beyond what it maps. ``root`` is where /proc and /sys are (tests)."""
+    known = [
+        room
+        for room in (_free(root), _cgroup_room(root), _address_space_room(root))
+        if room is not None
+    ]
+    return max(0, min(known)) if known else None
+
+
+_NO_LIMIT: Final = 1 << 60
+"""Cgroups write an unlimited limit as a huge number (or "max")."""
+
+
+def _free(root: str) -> int | None:
+    kib = _field(os.path.join(root, "proc/meminfo"), "MemAvailable:")
+    return None if kib is None else kib * 1024
+
+
+def _cgroup_room(root: str) -> int | None:
     try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+        with open(os.path.join(root, "proc/self/cgroup"), encoding="ascii") as groups:
+            lines = groups.read().splitlines()
+    except (OSError, ValueError):
+        return None
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # cgroup v2: one hierarchy
+            base = os.path.join(root, "sys/fs/cgroup", path.lstrip("/"))
+            room = _room(base, "memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base = os.path.join(root, "sys/fs/cgroup/memory", path.lstrip("/"))
+            if not os.path.isdir(base):  # a namespace shows its own group as the root
+                base = os.path.join(root, "sys/fs/cgroup/memory")
+            room = _room(base, "memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        if room is not None:
+            return room
+    return None
+
+
+def _room(base: str, limit_file: str, usage_file: str) -> int | None:
+    try:
+        with open(os.path.join(base, limit_file), encoding="ascii") as file:
+            limit_text = file.read().strip()
+        with open(os.path.join(base, usage_file), encoding="ascii") as file:
+            usage = int(file.read().strip())
+        limit = _NO_LIMIT if limit_text == "max" else int(limit_text)
+    except (OSError, ValueError):
+        return None
+    return None if limit >= _NO_LIMIT else limit - usage
+
+
+def _address_space_room(root: str) -> int | None:
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return None
+    mapped = _field(os.path.join(root, "proc/self/status"), "VmSize:")
+    return limit - (mapped or 0) * 1024
+
+
+def _field(path: str, name: str) -> int | None:
+    """The number after ``name`` in a /proc file of "Name: value kB" lines."""
+    try:
+        with open(path, encoding="ascii") as file:
+            for line in file:
+                if line.startswith(name):
+                    return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return None
 
 
 def _gb(size: int) -> str:

@@ -280,3 +280,65 @@ def test_a_broken_dataset_file_is_left_out_alike_by_both_engines(inputs: list[st
         str(partition / "part-broken.parquet"),
         str(partition / "part-other.parquet"),
     ]
+
+
+def _system(root: Path, files: dict[str, str]) -> str:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return str(root)
+
+
+MEMINFO = "MemTotal: 16000000 kB\nMemAvailable:    8000000 kB\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"proc/meminfo": MEMINFO}, 8_000_000 * 1024),
+        # A container of 1 GiB with 600 MiB in use: 424 MiB, whatever the host has free.
+        (
+            {
+                "proc/meminfo": MEMINFO,
+                "proc/self/cgroup": "0::/box\n",
+                "sys/fs/cgroup/box/memory.max": f"{2**30}\n",
+                "sys/fs/cgroup/box/memory.current": f"{600 * 2**20}\n",
+            },
+            424 * 2**20,
+        ),
+        (
+            {
+                "proc/meminfo": MEMINFO,
+                "proc/self/cgroup": "0::/box\n",
+                "sys/fs/cgroup/box/memory.max": "max\n",
+                "sys/fs/cgroup/box/memory.current": "1\n",
+            },
+            8_000_000 * 1024,
+        ),
+        # cgroup v1, the group seen as the root of a namespace.
+        (
+            {
+                "proc/meminfo": MEMINFO,
+                "proc/self/cgroup": "5:devices:/\n4:memory:/docker/abc\n0::/\n",
+                "sys/fs/cgroup/memory/memory.limit_in_bytes": f"{512 * 2**20}\n",
+                "sys/fs/cgroup/memory/memory.usage_in_bytes": f"{12 * 2**20}\n",
+            },
+            500 * 2**20,
+        ),
+        ({"proc/self/cgroup": "garbage\n"}, None),
+    ],
+)
+def test_available_memory_is_the_least_of_system_container_and_process(
+    tmp_path: Path, files: dict[str, str], expected: int | None
+) -> None:
+    assert engine_module.available_memory(_system(tmp_path, files)) == expected
+
+
+def test_available_memory_counts_the_address_space_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+
+    root = _system(tmp_path, {"proc/meminfo": MEMINFO, "proc/self/status": "VmSize: 102400 kB\n"})
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (300 * 2**20, resource.RLIM_INFINITY))
+    assert engine_module.available_memory(root) == 200 * 2**20
