@@ -67,15 +67,15 @@ def choose_engine(paths: Sequence[str], requested: Engine) -> Literal["python", 
     if requested != "auto":
         return requested
     needed = python_footprint(paths)
-    if needed <= DUCKDB_FROM_BYTES:
-        return "python"
-    if installed:
+    if needed > DUCKDB_FROM_BYTES and installed:
         return "duckdb"
     available = available_memory()
     if available is not None and needed > available:
+        if installed:
+            return "duckdb"
         raise EngineError(
-            f"these inputs are too big to aggregate in memory (about {_gb(needed)} needed, "
-            f"{_gb(available)} available): pip install 'netprobe[scale]' to aggregate them "
+            f"these inputs are too big to aggregate in memory (about {_amount(needed)} needed, "
+            f"{_amount(available)} available): pip install 'netprobe[scale]' to aggregate them "
             "with DuckDB on disk, give fewer files, or --engine python to try anyway"
         )
     return "python"
@@ -199,8 +199,8 @@ def _field(path: str, name: str) -> int | None:
     return None
 
 
-def _gb(size: int) -> str:
-    return f"{size / 2**30:.1f} GB"
+def _amount(size: int) -> str:
+    return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.0f} MB"
 
 
 def _size(path: str) -> int:

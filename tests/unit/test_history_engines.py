@@ -244,6 +244,16 @@ def test_without_duckdb_too_big_an_input_is_refused_with_the_reason(
     assert choose_engine(inputs, "auto") == "python"
 
 
+def test_inputs_bigger_than_a_small_container_go_to_duckdb_or_are_refused(
+    inputs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "available_memory", lambda: 3 * 2**10)
+    assert choose_engine(inputs, "auto") == "duckdb"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(EngineError, match=r"about \d+ MB needed, 0 MB available"):
+        choose_engine(inputs, "auto")
+
+
 def test_asking_for_duckdb_without_it_says_how_to_get_it(
     inputs: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
