@@ -306,7 +306,10 @@ def _aggregated(
     except EngineError as exc:
         die(EXIT_FAILED, str(exc))
     warnings: list[str] = []
-    result = aggregate(chosen, warnings)
+    try:
+        result = aggregate(chosen, warnings)
+    except EngineError as exc:
+        die(EXIT_FAILED, sanitized(str(exc)))
     for warning in warnings:
         click.echo(f"netprobe: warning: {sanitized(warning)}", err=True)
     if result is None:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, Final
 
+from netprobe.errors import EngineError
 from netprobe.history._compare import Side
 from netprobe.history._dataset import dataset_files, skipped_rows
 from netprobe.history._observation import Network, Observation, by_asn
@@ -120,24 +121,38 @@ def _utc(moment: datetime | None) -> datetime | None:
 
 @contextmanager
 def _database(memory_limit: str) -> Iterator[_Database]:
+    """A DuckDB database in a temporary directory, removed afterwards; DuckDB's failures
+    (a full disk above all) become :class:`EngineError`."""
     import duckdb
 
-    with tempfile.TemporaryDirectory(prefix="netprobe-duckdb-") as scratch:
-        config: dict[str, str | bool | int | float | list[str]] = {
-            "memory_limit": memory_limit,
-            "temp_directory": os.path.join(scratch, "spill"),
-            # seq keeps the reading order; DuckDB need not, and uses less memory so.
-            "preserve_insertion_order": False,
-        }
-        connection = duckdb.connect(os.path.join(scratch, "netprobe.duckdb"), config=config)
-        try:
-            connection.execute("SET TimeZone = 'UTC'")
-            # DuckDB draws it on stdout when Python runs without a script (python -c,
-            # embedded): in the middle of the JSON.
-            connection.execute("SET enable_progress_bar = false")
-            yield _Database(connection)
-        finally:
-            connection.close()
+    try:
+        with tempfile.TemporaryDirectory(prefix="netprobe-duckdb-") as scratch:
+            config: dict[str, str | bool | int | float | list[str]] = {
+                "memory_limit": memory_limit,
+                "temp_directory": os.path.join(scratch, "spill"),
+                # seq keeps the reading order; DuckDB need not, and uses less memory so.
+                "preserve_insertion_order": False,
+            }
+            connection = duckdb.connect(os.path.join(scratch, "netprobe.duckdb"), config=config)
+            try:
+                connection.execute("SET TimeZone = 'UTC'")
+                # DuckDB draws it on stdout when Python runs without a script (python -c,
+                # embedded): in the middle of the JSON.
+                connection.execute("SET enable_progress_bar = false")
+                yield _Database(connection)
+            finally:
+                connection.close()
+    except duckdb.Error as exc:
+        raise EngineError(f"DuckDB could not aggregate the results: {_first_line(exc)}") from None
+    except OSError as exc:
+        where = tempfile.gettempdir()
+        raise EngineError(
+            f"cannot keep DuckDB's database in {where}: {exc.strerror or exc}"
+        ) from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 class _Database:

@@ -32,6 +32,7 @@ from netprobe.history import (
     summarize_files,
     summary_to_json,
 )
+from netprobe.history._duckdb import duckdb_summary
 from netprobe.output.dataset import append_rows
 
 URLS = ("https://a.test/", "https://b.test/", "https://ü.test/\x1b[31m")
@@ -352,3 +353,17 @@ def test_available_memory_counts_the_address_space_limit(
     root = _system(tmp_path, {"proc/meminfo": MEMINFO, "proc/self/status": "VmSize: 102400 kB\n"})
     monkeypatch.setattr(resource, "getrlimit", lambda which: (300 * 2**20, resource.RLIM_INFINITY))
     assert engine_module.available_memory(root) == 200 * 2**20
+
+
+def test_duckdb_failing_is_one_line_and_exit_1(
+    inputs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(
+        EngineError, match=r"^DuckDB could not aggregate the results: Out of Memory"
+    ):
+        duckdb_summary(inputs, [], memory_limit="1KB")
+    monkeypatch.setattr(tempfile, "tempdir", str(Path(inputs[0]).parent / "no-such-dir"))
+    said = CliRunner().invoke(main, ["summarize", *inputs, "--engine", "duckdb"])
+    assert said.exit_code == 1
+    assert said.stderr.startswith("netprobe: error: cannot keep DuckDB's database in ")
+    assert "Traceback" not in said.stderr and said.stdout == ""
