@@ -26,9 +26,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-_ENGINE_HELP = (
-    "What aggregates the results: python (in memory), duckdb (on disk, bounded memory; "
-    "needs netprobe[scale]) or auto (default: duckdb for inputs too big for python)."
+_engine_option = click.option(
+    "--engine",
+    type=click.Choice(["auto", "python", "duckdb"]),
+    default="auto",
+    help="What aggregates the results: python (in memory), duckdb (on disk, bounded memory; "
+    "needs netprobe[scale]) or auto (default: duckdb for inputs too big for python).",
 )
 
 
@@ -41,9 +44,7 @@ _ENGINE_HELP = (
     help="Default: table on a terminal, json otherwise.",
 )
 @click.option("--html", metavar="FILE", help="Also write a self-contained HTML timeline page.")
-@click.option(
-    "--engine", type=click.Choice(["auto", "python", "duckdb"]), default="auto", help=_ENGINE_HELP
-)
+@_engine_option
 def summarize_command(
     files: tuple[str, ...], output_format: str | None, html: str | None, engine: Engine
 ) -> None:
@@ -82,9 +83,7 @@ def summarize_command(
     type=click.Choice(["table", "json"]),
     help="Default: table on a terminal, json otherwise.",
 )
-@click.option(
-    "--engine", type=click.Choice(["auto", "python", "duckdb"]), default="auto", help=_ENGINE_HELP
-)
+@_engine_option
 def compare_command(first: str, second: str, output_format: str | None, engine: Engine) -> None:
     """Two reports (or watch logs, or datasets) side by side: where the verdicts differ,
     per target ("blocked on AS9198 (tls.reset), accessible on AS35168")."""
