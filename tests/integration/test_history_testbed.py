@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
+from netprobe.output.ooni import load_ooni_schema
 from tests.integration.helpers import netprobe
 
 pytestmark = pytest.mark.testbed
@@ -70,3 +72,33 @@ def test_unreadable_input_is_a_usage_error(tmp_path: Path) -> None:
     done = _netprobe("summarize", str(junk), "--format", "json")
     assert done.returncode == 2
     assert f"{junk}:1:" in done.stderr and "no results could be read" in done.stderr
+
+
+def test_pooled_reports_tell_the_same_story_in_every_engine_and_format(
+    reports: list[Path], tmp_path: Path
+) -> None:
+    """The testbed's reports exported to a dataset (twice: nothing added the second time)
+    and as OONI measurements (valid against the schema); summarized from the reports and
+    from the dataset, by Python and by DuckDB: the same bytes."""
+    dataset = tmp_path / "pool"
+    for attempt in range(2):
+        exported = _netprobe("export", "--dataset", str(dataset), *map(str, reports))
+        assert exported.returncode == 0, exported.stderr
+        assert f"{len(URLS) * 2 * (1 - attempt)} rows added" in exported.stderr
+    stories = {
+        _netprobe("summarize", *inputs, "--engine", engine, "--format", "json").stdout
+        for inputs in (list(map(str, reports)), [str(dataset)])
+        for engine in ("python", "duckdb")
+    }
+    assert len(stories) == 1
+    summary = json.loads(stories.pop())
+    assert summary["observations"] == len(URLS) * 2
+    compared = _netprobe("compare", str(reports[0]), str(dataset), "--engine", "duckdb")
+    assert json.loads(compared.stdout)["counts"]["only_a"] == 0
+    ooni = tmp_path / "ooni.jsonl"
+    assert _netprobe("export", "--ooni", *map(str, reports), "-o", str(ooni)).returncode == 0
+    lines = ooni.read_text().splitlines()
+    assert len(lines) == len(URLS) * 2
+    schema = load_ooni_schema()
+    for line in lines:
+        jsonschema.validate(json.loads(line), schema)
