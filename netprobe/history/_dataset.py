@@ -8,6 +8,7 @@ and map the partition placeholders back: AS number 0 and country ``ZZ`` are unkn
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from pathlib import Path
@@ -45,7 +46,12 @@ def dataset_files(directory: str, warnings: list[str]) -> list[str]:
     """
     files = parquet_files(directory)
     if not files:
-        warnings.append(f"{directory}: a directory without Parquet files, not a dataset")
+        # Most likely a folder of reports: say how to give them.
+        files = os.path.join(directory, "*.json")
+        warnings.append(
+            f"{directory}: a directory without Parquet files, not a dataset "
+            f"(to read the reports in it, give the files: {files})"
+        )
         return []
     try:
         import pyarrow.parquet as pq

@@ -367,7 +367,10 @@ def test_unreadable_files_are_warnings_and_nothing_read_is_empty(tmp_path: Path)
     loaded = load_records([missing, tmp_path])
     assert loaded.empty and loaded.observations == ()
     assert loaded.warnings[0] == f"{missing}: cannot read: No such file or directory"
-    assert loaded.warnings[1] == f"{tmp_path}: a directory without Parquet files, not a dataset"
+    assert loaded.warnings[1] == (
+        f"{tmp_path}: a directory without Parquet files, not a dataset "
+        f"(to read the reports in it, give the files: {tmp_path}/*.json)"
+    )
     assert len(loaded.warnings) == 2
 
 
