@@ -47,10 +47,10 @@ def dataset_files(directory: str, warnings: list[str]) -> list[str]:
     files = parquet_files(directory)
     if not files:
         # Most likely a folder of reports: say how to give them.
-        files = os.path.join(directory, "*.json")
+        reports = os.path.join(directory, "*.json")
         warnings.append(
             f"{directory}: a directory without Parquet files, not a dataset "
-            f"(to read the reports in it, give the files: {files})"
+            f"(to read the reports in it, give the files: {reports})"
         )
         return []
     try:
