@@ -45,7 +45,6 @@ from netprobe.history._compare import (
     comparison_to_json,
 )
 from netprobe.history._engine import (
-    ENGINES,
     Engine,
     choose_engine,
     compare_files,
@@ -74,7 +73,6 @@ from netprobe.history._timeline_html import timeline_html
 
 __all__ = [
     "COMPARISON_SCHEMA",
-    "ENGINES",
     "REPORT_SCHEMA",
     "SUMMARY_SCHEMA",
     "WATCH_SCHEMA",

@@ -20,7 +20,6 @@ from netprobe.history._records import load_records
 from netprobe.history._summary import Summary, summarize
 
 __all__ = [
-    "ENGINES",
     "Engine",
     "choose_engine",
     "compare_files",
@@ -29,7 +28,6 @@ __all__ = [
 ]
 
 Engine = Literal["auto", "python", "duckdb"]
-ENGINES: Final[tuple[Engine, ...]] = ("auto", "python", "duckdb")
 
 OBSERVATION_BYTES: Final = 600
 """What one observation costs the Python engine (measured: ~500 bytes)."""
