@@ -69,13 +69,27 @@ def dataset_files(directory: str, warnings: list[str]) -> list[str]:
 
 
 def _problem(name: str, directory: str, pq: Any) -> str | None:
+    import pyarrow.types as kinds
+
     try:
         partition = _partition(Path(name).relative_to(directory))
-        columns = set(pq.read_schema(name).names) | set(partition)
+        schema = pq.read_schema(name)
     except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
         return str(exc)
-    missing = [c for c in DATASET_COLUMNS if c not in columns]
-    return f"no column {', '.join(missing)}" if missing else None
+    missing = [c for c in DATASET_COLUMNS if c not in partition and c not in schema.names]
+    if missing:
+        return f"no column {', '.join(missing)}"
+    # A column of another type (a verdict written as a number) would be skipped row by
+    # row by one engine and fail the whole query in the other: the file is left out.
+    expected = {"asn": kinds.is_integer, "measured_at": kinds.is_timestamp}
+    for column in DATASET_COLUMNS:
+        if column in partition:
+            continue
+        kind = schema.field(column).type
+        fits = expected.get(column, lambda t: kinds.is_string(t) or kinds.is_large_string(t))
+        if not (fits(kind) or kinds.is_null(kind)):
+            return f"column {column} holds {kind}, not what netprobe writes"
+    return None
 
 
 def skipped_rows(directory: str, count: int) -> str:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
@@ -277,6 +279,11 @@ def test_a_broken_dataset_file_is_left_out_alike_by_both_engines(inputs: list[st
     partition = next(dataset.rglob("*.parquet")).parent
     (partition / "part-broken.parquet").write_bytes(b"PAR1 not really")
     (partition / "part-other.parquet").write_bytes(Path(inputs[0]).read_bytes())
+    numbers = {c: [1] for c in ("url", "as_name", "run", "verdict", "blocking", "evidence")}
+    pq.write_table(
+        pa.table({**numbers, "measured_at": pa.array([START], pa.timestamp("us", tz="UTC"))}),
+        partition / "part-numbers.parquet",
+    )
 
     def summary(engine: Any, warnings: list[str]) -> Any:
         found = summarize_files(inputs, engine, warnings)
@@ -289,8 +296,10 @@ def test_a_broken_dataset_file_is_left_out_alike_by_both_engines(inputs: list[st
     broken = [w for w in warnings if "cannot read" in w]
     assert [w.split(": cannot read")[0] for w in broken] == [
         str(partition / "part-broken.parquet"),
+        str(partition / "part-numbers.parquet"),
         str(partition / "part-other.parquet"),
     ]
+    assert broken[1].endswith("column url holds int64, not what netprobe writes")
 
 
 def _system(root: Path, files: dict[str, str]) -> str:
