@@ -220,7 +220,7 @@ class _Database:
         try:
             ((rows, every),) = self._connection.execute(counting).fetchall()
         except duckdb.Error as exc:
-            warnings.append(f"{directory}: cannot read: {exc}")
+            warnings.append(f"{directory}: cannot read: {_first_line(exc)}")
             return
         if every > rows:
             warnings.append(skipped_rows(directory, every - rows))
