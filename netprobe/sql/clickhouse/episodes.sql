@@ -5,21 +5,12 @@
 -- none of its observations has a time), runs (observations), untimed (those without a
 -- time); by network (unknown last), target and time.
 --
--- Reads netprobe_results (table.sql). An observation in the table twice (same url, asn,
+-- Reads netprobe_kept (table.sql): an observation in the table twice (same url, asn,
 -- time, run, verdict and blocking, under two ids) counts once. This is
 -- ../duckdb/episodes.sql and history.sql in ClickHouse's words, with one difference:
 -- DuckDB breaks ties (equal times, or no time) by the order it read the rows in, which a
 -- ClickHouse table does not keep; here the smaller id comes first.
 WITH
-kept AS
-(
-    SELECT asn, url, measured_at, verdict, blocking, evidence, id
-    FROM netprobe_results
-    QUALIFY measured_at IS NULL
-        OR row_number() OVER (
-            PARTITION BY url, asn, measured_at, run, verdict, blocking ORDER BY id
-        ) = 1
-),
 ordered AS
 (
     SELECT
@@ -29,7 +20,7 @@ ordered AS
         position = 1
             OR verdict != lagInFrame(verdict) OVER w
             OR blocking IS DISTINCT FROM lagInFrame(blocking) OVER w AS starts
-    FROM kept
+    FROM netprobe_kept
     -- Unlike SQL's lag, lagInFrame sees only the window frame: spelled out, it holds
     -- every row before the current one whatever ClickHouse's default.
     WINDOW w AS (

@@ -13,20 +13,11 @@
 --   latest_blockings {blocking: targets whose latest episode is blocked or anomaly with it}
 --   ever_blockings   {blocking: targets with a blocked or anomaly episode with it}
 --
--- Reads netprobe_results (table.sql). No episode is needed: a target's latest episode
--- has the verdict and blocking of its latest observation (in the order and with the
--- duplicates left out as in episodes.sql), and a target had an episode with a verdict
--- and blocking if and only if one of its observations had them.
+-- Reads netprobe_kept (table.sql: each observation once). No episode is needed: a
+-- target's latest episode has the verdict and blocking of its latest observation (in
+-- the order episodes.sql uses), and a target had an episode with a verdict and blocking
+-- if and only if one of its observations had them.
 WITH
-kept AS
-(
-    SELECT asn, url, measured_at, run, verdict, blocking, as_name, cc, id
-    FROM netprobe_results
-    QUALIFY measured_at IS NULL
-        OR row_number() OVER (
-            PARTITION BY url, asn, measured_at, run, verdict, blocking ORDER BY id
-        ) = 1
-),
 marked AS
 (
     SELECT
@@ -35,7 +26,7 @@ marked AS
             PARTITION BY asn, url ORDER BY isNull(measured_at) DESC, measured_at DESC, id DESC
         ) = 1 AS latest,
         verdict IN ('blocked', 'anomaly') AS interfered
-    FROM kept
+    FROM netprobe_kept
 )
 SELECT
     asn,

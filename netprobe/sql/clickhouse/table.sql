@@ -32,3 +32,14 @@ PARTITION BY left(date, 7)
 -- queries read them. A nullable column cannot be a key column (without the
 -- allow_nullable_key setting), so the key has the time as two columns that are never NULL.
 ORDER BY (asn, url, isNull(measured_at), assumeNotNull(measured_at));
+
+-- The results with each observation once: a result in the table twice (the same url,
+-- asn, time, run, verdict and blocking under two ids) keeps its smaller id. Results
+-- without a time are never taken for copies. episodes.sql and network_shares.sql read it.
+CREATE VIEW IF NOT EXISTS netprobe_kept AS
+SELECT asn, url, measured_at, run, verdict, blocking, evidence, as_name, cc, id
+FROM netprobe_results
+QUALIFY measured_at IS NULL
+    OR row_number() OVER (
+        PARTITION BY url, asn, measured_at, run, verdict, blocking ORDER BY id
+    ) = 1;
