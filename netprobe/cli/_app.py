@@ -63,6 +63,14 @@ results_format_option = click.option(
 )
 """The --format of the commands that print results (run, analyse)."""
 
+table_format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    help="Default: table on a terminal, json otherwise.",
+)
+"""The --format of the commands that print one document (summarize, compare, asn lookup)."""
+
 
 def checked(parse: Callable[[str], _T], text: str, option: str) -> _T:
     try:

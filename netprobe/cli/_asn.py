@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from netprobe.cli._app import EXIT_FAILED, EXIT_USAGE, die, main, print_json, routable_option
+from netprobe.cli._app import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    die,
+    main,
+    print_json,
+    routable_option,
+    table_format_option,
+)
 from netprobe.cli._measure import verify_context
 
 if TYPE_CHECKING:
@@ -76,12 +84,7 @@ def asn_update_command(
 @asn_group.command("lookup")
 @click.argument("addresses", nargs=-1, required=True, metavar="IP...")
 @click.option("--asn-db", metavar="PATH", help="IPASN data file (default: the user cache).")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    help="Default: table on a terminal, json otherwise.",
-)
+@table_format_option
 @routable_option
 def asn_lookup_command(
     addresses: tuple[str, ...],

@@ -15,6 +15,7 @@ from netprobe.cli._app import (
     print_json,
     results_format_option,
     sanitized,
+    table_format_option,
 )
 
 if TYPE_CHECKING:
@@ -37,12 +38,7 @@ _engine_option = click.option(
 
 @main.command("summarize")
 @click.argument("files", nargs=-1, required=True, metavar="FILE|DIR...")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    help="Default: table on a terminal, json otherwise.",
-)
+@table_format_option
 @click.option("--html", metavar="FILE", help="Also write a self-contained HTML timeline page.")
 @_engine_option
 def summarize_command(
@@ -77,12 +73,7 @@ def summarize_command(
 @main.command("compare")
 @click.argument("first", metavar="A")
 @click.argument("second", metavar="B")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    help="Default: table on a terminal, json otherwise.",
-)
+@table_format_option
 @_engine_option
 def compare_command(first: str, second: str, output_format: str | None, engine: Engine) -> None:
     """Two reports (or watch logs, or datasets) side by side: where the verdicts differ,
